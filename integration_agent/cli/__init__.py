@@ -1,0 +1,85 @@
+"""The ``intagent`` command line: a thin layer over the public API. Only this package prints and exits.
+
+Heavy modules (ansible, openai, jinja2) are imported inside the commands that need them, so that
+``intagent --help`` and ``intagent --version`` answer fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from ..errors import IntagentError
+from . import lab as lab_cli
+from .common import State, console, err_console, state
+
+app = typer.Typer(
+    name="intagent", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    help="Install, verify and remove monitoring integrations on fleets of hosts with Ansible.",
+)
+app.add_typer(lab_cli.app, name="lab")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"intagent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Settings file (default: "
+                      "./workflow_config.yaml, then ~/.config/intagent/workflow_config.yaml).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    ctx.obj = State(config=config)
+
+
+@app.command("config")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings (defaults < file < INTAGENT_* environment < flags) as YAML."""
+    import yaml
+
+    settings = state(ctx).settings()
+    print(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), end="")
+
+
+@app.command("ping")
+def ping_cmd(
+    ctx: typer.Context,
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory file or directory.")],
+    limit: Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Check that every targeted host answers over Ansible (through intagent's runner)."""
+    from ..api import ping
+    from ..errors import ExecutionFailed, TotalFailure
+    from .output import print_json, print_ping
+
+    report = ping(inventory, limit=limit, settings=state(ctx).settings())
+    print_json(report.to_json()) if as_json else print_ping(report)
+    if report.status == "failed":
+        raise TotalFailure(f"no targeted host answered (run {report.run_id})")
+    if report.status == "partial":
+        raise ExecutionFailed(f"some hosts did not answer (run {report.run_id})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: runs the app and maps errors to exit codes."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except IntagentError as exc:
+        err_console.print(f"intagent: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("intagent: interrupted", markup=False)
+        sys.exit(130)
+
+
+__all__ = ["app", "main", "console"]

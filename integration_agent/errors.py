@@ -1,0 +1,107 @@
+"""The exceptions intagent raises, and the exit code each one means.
+
+Every error the tool reports on purpose derives from :class:`IntagentError`; the CLI is the only
+place that turns one into a message and an exit code. Outcomes on hosts (a failed task, an
+unreachable host) are values in a report, not exceptions.
+
+    IntagentError                      exit 1   anything unexpected that we still name
+    +-- ConfigError                    exit 3   settings file, environment or flags are invalid
+    +-- InventoryError                 exit 4   inventory does not parse or matches no host
+    +-- IntegrationError               exit 5   unknown integration, bad manifest or parameter
+    +-- LabError                       exit 6   the lab cannot be built here (not root, missing tool)
+    +-- ValidationFailed               exit 7   generated content failed a gate
+    +-- GenerationFailed               exit 8   the model never produced a valid plan
+    +-- ExecutionFailed                exit 10  the run failed on some hosts (partial failure)
+    |   +-- TotalFailure               exit 11  the run failed on every targeted host
+    +-- VerificationFailed             exit 12  the integration was applied but does not work
+    +-- RecoveryFailed                 exit 13  a rollback did not leave the host clean
+    +-- Interrupted                    exit 130 the run was stopped (Ctrl-C, SIGTERM)
+
+Exit code 2 is reserved for command-line usage errors, which typer reports itself.
+"""
+
+from __future__ import annotations
+
+
+class IntagentError(Exception):
+    """Base of every error intagent reports deliberately."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class ConfigError(IntagentError):
+    """Settings could not be loaded or validated."""
+
+    exit_code = 3
+
+
+class InventoryError(IntagentError):
+    """The Ansible inventory is unusable for this run."""
+
+    exit_code = 4
+
+
+class IntegrationError(IntagentError):
+    """An integration is unknown, malformed, or asked for with bad parameters."""
+
+    exit_code = 5
+
+
+class LabError(IntagentError):
+    """The lab of test hosts cannot be created or managed on this machine."""
+
+    exit_code = 6
+
+
+class ValidationFailed(IntagentError):
+    """Content failed one of the gates."""
+
+    exit_code = 7
+
+
+class GenerationFailed(IntagentError):
+    """The generate-and-repair loop gave up."""
+
+    exit_code = 8
+
+
+class ExecutionFailed(IntagentError):
+    """A run failed on some of the targeted hosts."""
+
+    exit_code = 10
+
+
+class TotalFailure(ExecutionFailed):
+    """A run failed on every targeted host."""
+
+    exit_code = 11
+
+
+class VerificationFailed(IntagentError):
+    """The integration is in place but its verification failed."""
+
+    exit_code = 12
+
+
+class RecoveryFailed(IntagentError):
+    """Rolling a host back did not succeed."""
+
+    exit_code = 13
+
+
+class Interrupted(IntagentError):
+    """The run was interrupted by a signal."""
+
+    exit_code = 130
+
+
+EXIT_OK = 0
+EXIT_USAGE = 2

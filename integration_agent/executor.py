@@ -1,0 +1,196 @@
+"""The executor: runs one playbook with ansible-runner and turns its events into per-host results.
+
+Each run gets a fresh private data dir on a memory file system (``/dev/shm`` when it exists), so that
+ansible-runner's own artifacts (which hold the command line, environment and raw events) never reach
+the disk; only redacted events are kept, in the caller's run directory. Secret variables are handed
+to Ansible in a 0600 vars file in that private dir, which is removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .paths import ANSIBLE_CFG, ROLES_DIR
+from .redact import Redactor
+
+EventSink = Callable[[dict[str, Any]], None]
+Status = Literal["successful", "failed", "timeout", "canceled", "error"]
+
+# Inventory safety and quiet, machine-readable output whatever the user's environment says.
+SAFE_ENV = {
+    "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
+    "ANSIBLE_HOST_PATTERN_MISMATCH": "error",
+    "ANSIBLE_NOCOLOR": "True",
+    "ANSIBLE_FORCE_COLOR": "False",
+    "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
+}
+
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    """Variables for an Ansible process: the safety settings, and this Python's scripts on PATH
+    (so a venv's ``ansible-playbook`` is found even when the venv is not activated)."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        path = bindir + os.pathsep + path
+    return {**SAFE_ENV, "PATH": path, **extra}
+
+
+_HOST_EVENTS = {
+    "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class HostRun:
+    """What one host did during one playbook run."""
+
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: bool = False
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+    failures: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # registered-like data by task name
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.unreachable and self.failed == 0
+
+
+@dataclass
+class PlaybookRun:
+    """The outcome of one ansible-runner invocation."""
+
+    status: Status
+    rc: int
+    hosts: dict[str, HostRun]
+    completed: bool  # False when the final stats event never came (interrupted or crashed)
+    events: int = 0
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.hosts.items() if not r.succeeded)
+
+
+def _fresh_private_dir() -> Path:
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="intagent-run-", dir=base))
+
+
+class Executor:
+    """Runs playbooks through ansible-runner's Python API."""
+
+    def __init__(self, *, forks: int = 20, timeout: int = 30) -> None:
+        self.forks = forks
+        self.timeout = timeout
+
+    def run(self, playbook: Path, inventory: Path, *, limit: str | None = None,
+            extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
+            check: bool = False, diff: bool = False, events_file: Path | None = None,
+            on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PlaybookRun:
+        """Run ``playbook`` against ``inventory``; a failed play is a status, never an exception."""
+        import ansible_runner  # heavy: imported only when a run happens
+
+        secrets = dict(secrets or {})
+        redact = Redactor(secrets.values())
+        private = _fresh_private_dir()
+        hosts: dict[str, HostRun] = {}
+        seen = {"stats": False, "count": 0}
+        sink = open(events_file, "a", encoding="utf-8") if events_file else None
+
+        def handle(event: dict[str, Any]) -> bool:
+            event = redact(event)
+            seen["count"] += 1
+            self._fold(event, hosts, seen)
+            if sink:
+                sink.write(json.dumps(_slim(event), default=str) + "\n")
+                sink.flush()
+            if on_event:
+                on_event(event)
+            return False  # never let ansible-runner write raw events to disk
+
+        cmdline = []
+        if check:
+            cmdline.append("--check")
+        if diff:
+            cmdline.append("--diff")
+        if secrets:
+            secret_file = private / "secrets.json"
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(secrets, fh)
+            cmdline += ["-e", f"@{secret_file}"]
+        env = ansible_env(ANSIBLE_TIMEOUT=str(self.timeout))
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(private), playbook=str(playbook.resolve()),
+                inventory=str(inventory.resolve()), limit=limit, extravars=dict(extravars or {}),
+                cmdline=" ".join(cmdline) or None, envvars=env, forks=self.forks, quiet=True,
+                suppress_env_files=True, suppress_output_file=True, event_handler=handle,
+                cancel_callback=(lambda: cancel.is_set()) if cancel else None,
+                project_dir=str(playbook.resolve().parent),
+            )
+            status, rc = runner.status, runner.rc if runner.rc is not None else -1
+        finally:
+            if sink:
+                sink.close()
+            shutil.rmtree(private, ignore_errors=True)
+        return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"])
+
+    @staticmethod
+    def _fold(event: dict[str, Any], hosts: dict[str, HostRun], seen: dict[str, Any]) -> None:
+        name = event.get("event", "")
+        data = event.get("event_data") or {}
+        if name == "playbook_on_stats":
+            seen["stats"] = True
+            for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                              ("skipped", "skipped"), ("rescued", "rescued"), ("ignored", "ignored")):
+                for host, count in (data.get(key) or {}).items():
+                    setattr(hosts.setdefault(host, HostRun(host)), attr, count)
+            for host in data.get("dark") or {}:
+                hosts.setdefault(host, HostRun(host)).unreachable = True
+            return
+        if name not in _HOST_EVENTS or not data.get("host"):
+            return
+        host = hosts.setdefault(data["host"], HostRun(data["host"]))
+        result = data.get("res") or {}
+        if name == "runner_on_unreachable":
+            host.unreachable = True
+            host.failures.append(f"{data.get('task', '')}: {result.get('msg', 'unreachable')}")
+        elif name == "runner_on_failed" and not data.get("ignore_errors"):
+            host.failures.append(f"{data.get('task', '')}: {_failure_message(result)}")
+        task = data.get("task") or ""
+        if task and isinstance(result, dict):
+            host.results[task] = {k: result[k] for k in ("changed", "msg", "stdout", "status", "content", "json",
+                                                         "rc", "evidence") if k in result}
+
+
+def _failure_message(result: dict[str, Any]) -> str:
+    msg = result.get("msg") or result.get("stderr") or result.get("module_stderr") or "failed"
+    return str(msg).strip().splitlines()[0][:500] if str(msg).strip() else "failed"
+
+
+def _slim(event: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event worth keeping in a run directory."""
+    data = event.get("event_data") or {}
+    keep = {k: data[k] for k in ("host", "task", "task_action", "play", "role", "res", "duration",
+                                 "ok", "changed", "failures", "dark", "skipped") if k in data}
+    return {"event": event.get("event"), "counter": event.get("counter"), "created": event.get("created"),
+            "stdout": event.get("stdout", ""), "event_data": keep}

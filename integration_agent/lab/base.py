@@ -1,0 +1,95 @@
+"""The cached Debian base image every lab host boots from (read-only lower layer of its overlay)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import LabError
+from .system import run
+
+# Bump when the customisation below changes, so cached images are rebuilt.
+BASE_FORMAT = 1
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2")
+DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+# Files of the image that every host must get its own of.
+_PER_HOST_FILES = ("etc/machine-id", "var/lib/dbus/machine-id", "etc/hostname")
+
+
+def apt_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's apt already uses (the lab fetches from the same place)."""
+    texts = []
+    for path in [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*"))]:
+        if path.is_file() and path.suffix in ("", ".list", ".sources"):
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    for text in texts:
+        for match in re.finditer(r"(?m)^(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+)", text):
+            uri = match.group(1)
+            if uri.rstrip("/").endswith("/debian"):
+                return uri.rstrip("/")
+    return DEFAULT_DEBIAN_MIRROR
+
+
+class BaseImage:
+    """A debootstrapped root file system, built once into ``cache_dir`` and reused."""
+
+    def __init__(self, cache_dir: Path, suite: str, mirror: str) -> None:
+        self.suite = suite
+        self.mirror = mirror
+        self.path = cache_dir / f"base-{suite}-v{BASE_FORMAT}"
+        self._stamp = self.path / ".intagent-base"
+
+    @property
+    def ready(self) -> bool:
+        return self._stamp.is_file()
+
+    def ensure(self, rebuild: bool = False) -> float:
+        """Build the image unless a complete one is cached; return the seconds spent building."""
+        if self.ready and not rebuild:
+            return 0.0
+        started = time.monotonic()
+        staging = self.path.with_name(self.path.name + ".building")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+                 self.suite, str(staging), self.mirror], timeout=1800)
+            self._customise(staging)
+        except LabError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        (staging / ".intagent-base").write_text(f"suite={self.suite}\nmirror={self.mirror}\n")
+        # Swap in atomically: a half-built image is never taken for a cached one.
+        old = self.path.with_name(self.path.name + ".old")
+        if self.path.exists():
+            self.path.rename(old)
+        staging.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        return time.monotonic() - started
+
+    def _customise(self, root: Path) -> None:
+        """Make the image neutral: hosts get their own identity, keys and package sources at boot."""
+        for rel in _PER_HOST_FILES:
+            target = root / rel
+            if target.exists() or target.is_symlink():
+                target.unlink()
+        (root / "etc/machine-id").write_text("")
+        for key in (root / "etc/ssh").glob("ssh_host_*"):
+            key.unlink()
+        (root / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
+        (root / "etc/ssh/sshd_config.d/intagent-lab.conf").write_text(
+            "# intagent lab host: key-only root login, one host key\n"
+            "HostKey /etc/ssh/ssh_host_ed25519_key\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n")
+        (root / "etc/apt/apt.conf.d/90intagent-lab").write_text(
+            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+            'Acquire::Retries "2";\nAcquire::http::Timeout "10";\n')
+        # The image keeps Debian's sources (the mirror sync uses them); hosts get the lab mirror instead.
+        (root / "etc/apt/sources.list").write_text(f"deb {self.mirror} {self.suite} main\n")
+        for lists in (root / "var/lib/apt/lists").glob("*_*"):
+            lists.unlink()
+        shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
+        (root / "var/cache/apt/archives/partial").mkdir(parents=True)

@@ -1,0 +1,89 @@
+"""Small, checked wrappers around the system commands the lab drives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from ..errors import LabError
+
+# Tool on PATH -> Debian package that provides it.
+REQUIRED_TOOLS: Mapping[str, str] = {
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "ip": "iproute2",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "dpkg-scanpackages": "dpkg-dev",
+    "mount": "mount",
+    "umount": "mount",
+    "chroot": "coreutils",
+}
+
+
+def preflight(*, euid: int | None = None, which=shutil.which) -> None:
+    """Fail at once, naming what is missing, when the lab cannot run on this machine."""
+    if (os.geteuid() if euid is None else euid) != 0:
+        raise LabError("the lab needs root (it creates network namespaces, mounts and containers)",
+                       hint="run it as root, for example with sudo")
+    missing = [tool for tool in REQUIRED_TOOLS if which(tool) is None]
+    if missing:
+        packages = sorted({REQUIRED_TOOLS[tool] for tool in missing})
+        raise LabError(f"missing tools for the lab: {', '.join(missing)}",
+                       hint=f"install them with: apt-get install -y {' '.join(packages)}")
+
+
+def run(args: Sequence[str], *, check: bool = True, input: str | None = None,
+        env: Mapping[str, str] | None = None, timeout: float | None = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture its output, and raise LabError naming it when it fails."""
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=timeout,
+                              env=None if env is None else {**os.environ, **env})
+    except FileNotFoundError:
+        raise LabError(f"command not found: {args[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"command timed out after {timeout}s: {' '.join(args)}") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError(f"command failed ({proc.returncode}): {' '.join(args)}: "
+                       f"{detail[-1] if detail else 'no output'}")
+    return proc
+
+
+def ok(args: Sequence[str]) -> bool:
+    """Run a command and tell whether it succeeded, ignoring its output."""
+    return run(args, check=False).returncode == 0
+
+
+def process_alive(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` is running and its command line contains ``marker`` (guards against reuse)."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def processes_matching(marker: str) -> list[int]:
+    """PIDs of processes whose command line contains ``marker``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and process_alive(int(entry), marker):
+            pids.append(int(entry))
+    return pids
+
+
+def mounts_under(prefix: str) -> list[str]:
+    """Mount points at or below ``prefix``, deepest first."""
+    points = []
+    with open("/proc/self/mounts", encoding="utf-8") as fh:
+        for line in fh:
+            point = line.split()[1].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)

@@ -1,0 +1,16 @@
+"""Rendering playbooks from the Jinja2 templates in ``playbook_templates/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .paths import TEMPLATES_DIR
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``playbook_templates/<template>`` with ``context``; undefined names are errors."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    return env.get_template(template).render(**context)

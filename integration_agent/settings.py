@@ -1,0 +1,193 @@
+"""Settings: defaults < workflow_config.yaml < INTAGENT_* environment < command-line flags.
+
+The file is ``--config PATH`` when given, else ``./workflow_config.yaml``, else
+``$XDG_CONFIG_HOME/intagent/workflow_config.yaml``. Environment variables name a key by its dotted
+path in upper case with ``_`` for the dot: ``INTAGENT_LAB_HOSTS=5`` sets ``lab.hosts``. Every layer is
+validated once, together, and an error names the key and the layer (file or variable) it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+CONFIG_FILE_NAME = "workflow_config.yaml"
+ENV_PREFIX = "INTAGENT_"
+# Variables with the prefix that are not settings keys.
+RESERVED_ENV = frozenset({"INTAGENT_CONFIG"})
+
+
+def _state_home() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabSettings(_Strict):
+    """Where and how the lab of disposable test hosts is built."""
+
+    state_dir: Path = Field(Path("/var/lib/intagent/lab"), description="Running lab: overlays, keys, inventory.")
+    cache_dir: Path = Field(Path("/var/cache/intagent/lab"), description="Base image and package mirror cache.")
+    subnet: IPv4Network = Field(IPv4Network("10.231.0.0/24"), description="Private subnet of the lab bridge.")
+    hosts: int = Field(3, ge=1, le=200, description="Hosts that `lab up` creates when --hosts is not given.")
+    suite: str = Field("bookworm", description="Debian suite of the base image.")
+    debian_mirror: str | None = Field(None, description="Debian mirror for the base image; default: apt's own.")
+    mirror_port: int = Field(8080, ge=1024, le=65535, description="Port of the package mirror on the bridge.")
+    mirror_packages: list[str] = Field(
+        default_factory=lambda: ["prometheus-node-exporter", "zabbix-agent", "collectd-core", "hello"],
+        description="Debian packages (with their dependencies) served to lab hosts.",
+    )
+    boot_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a host to answer SSH.")
+
+
+class AnsibleSettings(_Strict):
+    """How intagent drives Ansible."""
+
+    forks: int = Field(20, ge=1, le=500, description="Hosts changed in parallel.")
+    timeout: int = Field(30, ge=1, description="SSH connection timeout in seconds.")
+
+
+class Settings(_Strict):
+    """All of intagent's settings."""
+
+    runs_dir: Path = Field(default_factory=lambda: _state_home() / "intagent" / "runs",
+                           description="Where each run keeps its directory.")
+    lab: LabSettings = Field(default_factory=LabSettings)
+    ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
+
+
+def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """Return the settings file to read, or None. An explicit path must exist."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return explicit
+    for candidate in ((cwd or Path.cwd()) / CONFIG_FILE_NAME, _config_home() / "intagent" / CONFIG_FILE_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _env_key_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Map every settings key to its environment variable name."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.update(_env_key_paths(ann, path))
+        else:
+            out[ENV_PREFIX + "_".join(path).upper()] = path
+    return out
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+        if not isinstance(tree, dict):
+            return
+    tree[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any], sources: dict[tuple[str, ...], str], label: str,
+           prefix: tuple[str, ...] = ()) -> None:
+    for key, value in top.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, sources, label, path)
+        else:
+            base[key] = value
+            sources[path] = label
+
+
+def _record_sources(tree: Mapping[str, Any], label: str, sources: dict[tuple[str, ...], str],
+                    prefix: tuple[str, ...] = ()) -> None:
+    for key, value in tree.items():
+        path = (*prefix, str(key))
+        sources[path] = label
+        if isinstance(value, Mapping):
+            _record_sources(value, label, sources, path)
+
+
+def load_settings(config: Path | None = None, *, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None, cwd: Path | None = None) -> Settings:
+    """Load, merge and validate every settings layer; raise ConfigError naming the key and its origin."""
+    env = os.environ if env is None else env
+    if config is None and env.get("INTAGENT_CONFIG"):
+        config = Path(env["INTAGENT_CONFIG"])
+    merged: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+
+    path = find_config_file(config, cwd)
+    if path is not None:
+        file_data = _read_file(path)
+        _record_sources(file_data, str(path), sources)
+        _merge(merged, file_data, sources, str(path))
+
+    known = _env_key_paths(Settings)
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        if name not in known:
+            raise ConfigError(f"environment variable {name}: unknown setting "
+                              f"(known: {', '.join(sorted(known))})")
+        try:
+            value = yaml.safe_load(env[name]) if env[name] != "" else None
+        except yaml.YAMLError:
+            value = env[name]
+        _set(merged, known[name], value)
+        sources[known[name]] = f"environment variable {name}"
+
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(merged, tuple(dotted.split(".")), value)
+            sources[tuple(dotted.split("."))] = "command line"
+
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, sources)) from None
+
+
+def _describe(exc: ValidationError, sources: Mapping[tuple[str, ...], str]) -> str:
+    """One line per problem: origin: key: what is wrong."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        origin = next((sources[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in sources), "settings")
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{origin}: unknown key '{key}'")
+        else:
+            lines.append(f"{origin}: {key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
