@@ -12,10 +12,10 @@ import os
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
@@ -23,6 +23,8 @@ CONFIG_FILE_NAME = "workflow_config.yaml"
 ENV_PREFIX = "INTAGENT_"
 # Variables with the prefix that are not settings keys.
 RESERVED_ENV = frozenset({"INTAGENT_CONFIG"})
+
+UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
 
 
 def _state_home() -> Path:
@@ -40,8 +42,8 @@ class _Strict(BaseModel):
 class LabSettings(_Strict):
     """Where and how the lab of disposable test hosts is built."""
 
-    state_dir: Path = Field(Path("/var/lib/intagent/lab"), description="Running lab: overlays, keys, inventory.")
-    cache_dir: Path = Field(Path("/var/cache/intagent/lab"), description="Base image and package mirror cache.")
+    state_dir: UserPath = Field(Path("/var/lib/intagent/lab"), description="Running lab: overlays, keys, inventory.")
+    cache_dir: UserPath = Field(Path("/var/cache/intagent/lab"), description="Base image and package mirror cache.")
     subnet: IPv4Network = Field(IPv4Network("10.231.0.0/24"), description="Private subnet of the lab bridge.")
     hosts: int = Field(3, ge=1, le=200, description="Hosts that `lab up` creates when --hosts is not given.")
     suite: str = Field("bookworm", description="Debian suite of the base image.")
@@ -64,7 +66,7 @@ class AnsibleSettings(_Strict):
 class Settings(_Strict):
     """All of intagent's settings."""
 
-    runs_dir: Path = Field(default_factory=lambda: _state_home() / "intagent" / "runs",
+    runs_dir: UserPath = Field(default_factory=lambda: _state_home() / "intagent" / "runs",
                            description="Where each run keeps its directory.")
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
@@ -77,8 +79,11 @@ def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | N
             raise ConfigError(f"config file not found: {explicit}")
         return explicit
     for candidate in ((cwd or Path.cwd()) / CONFIG_FILE_NAME, _config_home() / "intagent" / CONFIG_FILE_NAME):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {candidate}: {exc.strerror}") from None
     return None
 
 

@@ -11,8 +11,8 @@ from ..errors import LabError
 from .system import run
 
 # Bump when the customisation below changes, so cached images are rebuilt.
-BASE_FORMAT = 1
-BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2")
+BASE_FORMAT = 2
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "iproute2")
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 # Files of the image that every host must get its own of.

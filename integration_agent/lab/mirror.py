@@ -30,7 +30,8 @@ class Mirror:
     # -- content ----------------------------------------------------------------------------------
     def sync(self, base_root: Path, packages: Iterable[str]) -> None:
         """Download ``packages`` and what they need beyond the base image, unless already cached."""
-        wanted = "\n".join(sorted(set(packages))) + "\n"
+        # Dependencies are resolved against the base image, so a new image means a new resolution.
+        wanted = f"base={base_root.name}\n" + "\n".join(sorted(set(packages))) + "\n"
         stamp = self.cache / ".packages"
         if stamp.is_file() and stamp.read_text() == wanted:
             return

@@ -1,0 +1,63 @@
+"""Shared fixtures: the real CLI as a subprocess, isolated settings, and the lab of test hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``intagent ARGS`` exactly as a user would, in a clean environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTAGENT_")}
+    return subprocess.run([sys.executable, "-m", "integration_agent", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=cwd or REPO, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment whose runs and config live under tmp_path, with no INTAGENT_* leaking in."""
+    for name in list(os.environ):
+        if name.startswith("INTAGENT_"):
+            monkeypatch.delenv(name)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def _lab_possible() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    from integration_agent.lab.system import REQUIRED_TOOLS
+    import shutil
+
+    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    return f"missing lab tools: {', '.join(missing)}" if missing else None
+
+
+@pytest.fixture(scope="session")
+def lab_settings():
+    from integration_agent.settings import load_settings
+
+    reason = _lab_possible()
+    if reason:
+        pytest.skip(reason)
+    return load_settings(env={}).lab
+
+
+@pytest.fixture(scope="session")
+def lab(lab_settings) -> Iterator[object]:
+    """A running lab of 3 hosts, shared by the tests that only need hosts to exist."""
+    from integration_agent.lab import Lab
+
+    the_lab = Lab(lab_settings)
+    the_lab.up(3)
+    yield the_lab

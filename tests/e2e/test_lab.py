@@ -1,0 +1,122 @@
+"""The lab end to end: real hosts with their own systemd, file system and network, then nothing left."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from integration_agent.executor import Executor
+from integration_agent.lab import Lab
+from integration_agent.lab import network
+from integration_agent.lab.system import mounts_under, processes_matching
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.lab
+
+
+def _ssh(lab: Lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
+    address = next(h.address for h in lab.hosts() if h.name == host)
+    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
+
+
+def _play(tmp_path: Path, name: str, tasks: str) -> Path:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(f"- hosts: all\n  gather_facts: false\n  tasks:\n{tasks}")
+    return path
+
+
+def _leftovers(lab: Lab) -> dict[str, list[str]]:
+    return {
+        "netns": network.lab_netns(),
+        "links": network.lab_links(),
+        "routes": network.lab_routes(),
+        "mounts": mounts_under(str(lab.state_dir)),
+        "processes": [str(p) for p in processes_matching(str(lab.state_dir))],
+    }
+
+
+def test_lab_lifecycle(lab_settings, tmp_path, isolated_env):
+    lab = Lab(lab_settings)
+    lab.down()
+    try:
+        grown = lab.up(2)
+        assert grown.hosts == ["lab1", "lab2"]
+        report = lab.up(3)  # grows by one, leaves the running two alone
+        assert report.started == ["lab3"] and report.hosts == ["lab1", "lab2", "lab3"]
+        assert lab.up(3).started == []  # idempotent
+        inventory = report.inventory
+
+        # Every host answers an Ansible ping through intagent's own runner (the CLI, as a user runs it).
+        proc = run_cli("ping", "--inventory", str(inventory), "--json", env=isolated_env)
+        assert proc.returncode == 0, proc.stderr
+        assert '"status": "ok"' in proc.stdout and proc.stdout.count('"reachable"') == 3
+
+        # Each host has its own systemd, hostname and file system.
+        assert _ssh(lab, "lab2", "systemctl is-system-running --wait").stdout.strip() in {"running", "degraded"}
+        assert _ssh(lab, "lab2", "hostname").stdout.strip() == "lab2"
+        marker = f"/root/intagent-marker-{uuid.uuid4().hex}"
+        written = Executor().run(
+            _play(tmp_path, "write", f"    - ansible.builtin.copy:\n        dest: {marker}\n        content: hello\n"),
+            inventory, limit="lab1")
+        assert written.hosts["lab1"].changed == 1 and set(written.hosts) == {"lab1"}
+        assert _ssh(lab, "lab1", f"cat {marker}").stdout == "hello"
+        assert _ssh(lab, "lab2", f"test -e {marker}").returncode == 1
+        assert not Path(marker).exists()
+
+        # A package from the lab mirror, on host 1 only.
+        controller_had_hello = subprocess.run(["dpkg", "-s", "hello"], capture_output=True).returncode == 0
+        installed = Executor().run(
+            _play(tmp_path, "pkg", "    - ansible.builtin.apt:\n        name: hello\n        update_cache: true\n"),
+            inventory, limit="lab1")
+        assert installed.hosts["lab1"].succeeded, installed.hosts["lab1"].failures
+        assert _ssh(lab, "lab1", "hello").stdout.strip() == "Hello, world!"
+        assert _ssh(lab, "lab2", "dpkg -s hello").returncode != 0
+        assert (subprocess.run(["dpkg", "-s", "hello"], capture_output=True).returncode == 0) == controller_had_hello
+
+        statuses = {s.name: s for s in lab.status()}
+        assert all(s.running and s.answers for s in statuses.values())
+    finally:
+        lab.down()
+
+    assert _leftovers(lab) == {"netns": [], "links": [], "routes": [], "mounts": [], "processes": []}
+    assert lab.status() == []
+    lab.down()  # safe to run twice
+    proc = run_cli("lab", "down", env=isolated_env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_lab_recovers_a_host_that_died(lab_settings):
+    lab = Lab(lab_settings)
+    lab.up(2)
+    victim = next(h for h in lab.hosts() if h.name == "lab2")
+    victim.stop()
+    assert {s.name: s.running for s in lab.status()} == {"lab1": True, "lab2": False}
+    assert lab.up(2).started == ["lab2"]
+    assert all(s.answers for s in lab.status())
+
+
+def test_cli_lab_commands(lab_settings, isolated_env):
+    up = run_cli("lab", "up", "--hosts", "2", env=isolated_env)
+    assert up.returncode == 0, up.stderr
+    inventory = Path(up.stdout.strip().splitlines()[-1])
+    assert inventory.is_file()
+    assert run_cli("lab", "inventory", env=isolated_env).stdout.strip() == str(inventory)
+    status = run_cli("lab", "status", "--json", env=isolated_env)
+    assert status.returncode == 0 and '"answers": true' in status.stdout
+
+
+def test_lab_refuses_non_root(lab_settings, isolated_env):
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           *run_cli_argv("lab", "up")], capture_output=True, text=True, cwd="/",
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/nonexistent"}, timeout=60)
+    assert proc.returncode == 6, proc.stderr
+    assert "needs root" in proc.stderr
+
+
+def run_cli_argv(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "integration_agent", *args]

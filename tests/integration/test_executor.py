@@ -1,0 +1,68 @@
+"""Real ansible-runner runs on the controller (connection local; nothing is installed) and loopback."""
+
+import json
+import os
+from pathlib import Path
+
+from integration_agent.executor import Executor
+from integration_agent.redact import MASK
+
+
+def _inventory(tmp_path: Path) -> Path:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  hosts:\n"
+        "    here:\n      ansible_connection: local\n      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
+    return inv
+
+
+def _playbook(tmp_path: Path, body: str) -> Path:
+    pb = tmp_path / "play.yml"
+    pb.write_text(body)
+    return pb
+
+
+def test_ping_reports_each_host_from_events(tmp_path):
+    pb = _playbook(tmp_path, "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
+    events = tmp_path / "events.jsonl"
+    result = Executor(timeout=5).run(pb, _inventory(tmp_path), events_file=events)
+    assert result.completed
+    assert result.hosts["here"].succeeded
+    assert result.hosts["closed"].unreachable
+    assert result.failed_hosts == ["closed"]
+    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    assert kinds[-1] == "playbook_on_stats"
+
+
+def test_secrets_never_reach_disk_or_events_even_when_the_task_fails(tmp_path):
+    canary = "canary-" + os.urandom(8).hex()
+    pb = _playbook(tmp_path, (
+        "- hosts: here\n  gather_facts: false\n  tasks:\n"
+        "    - name: Use the secret and fail\n"
+        "      ansible.builtin.fail:\n        msg: 'bad key {{ license_key }}'\n"))
+    events = tmp_path / "events.jsonl"
+    seen = []
+    result = Executor().run(pb, _inventory(tmp_path), limit="here", secrets={"license_key": canary},
+                            events_file=events, on_event=seen.append)
+    assert result.hosts["here"].failed == 1
+    assert canary not in repr(result.hosts["here"].failures) and MASK in result.hosts["here"].failures[0]
+    assert canary not in events.read_text()
+    assert canary not in repr(seen)
+    leftovers = [p for p in Path("/dev/shm").glob("intagent-run-*")] if Path("/dev/shm").is_dir() else []
+    assert not leftovers, "the private data dir must be removed after the run"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert canary not in path.read_text(errors="ignore"), path
+
+
+def test_check_mode_changes_nothing(tmp_path):
+    target = tmp_path / "created-by-play"
+    pb = _playbook(tmp_path, (
+        "- hosts: here\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.copy:\n        dest: {target}\n        content: hi\n"))
+    result = Executor().run(pb, _inventory(tmp_path), limit="here", check=True, diff=True)
+    assert result.hosts["here"].changed == 1
+    assert not target.exists()
+    Executor().run(pb, _inventory(tmp_path), limit="here")
+    assert target.read_text() == "hi"

@@ -1,0 +1,32 @@
+import pytest
+
+from integration_agent.errors import LabError
+from integration_agent.lab.system import REQUIRED_TOOLS, preflight
+from tests.conftest import run_cli
+
+
+def test_not_root_is_refused_with_a_hint():
+    with pytest.raises(LabError, match="needs root") as info:
+        preflight(euid=1000, which=lambda tool: f"/usr/bin/{tool}")
+    assert "sudo" in str(info.value)
+
+
+def test_missing_tools_are_named_with_the_apt_line():
+    present = {"ip", "mount", "umount", "chroot", "ssh", "ssh-keygen"}
+    with pytest.raises(LabError) as info:
+        preflight(euid=0, which=lambda tool: f"/usr/bin/{tool}" if tool in present else None)
+    message = str(info.value)
+    assert "systemd-nspawn" in message and "debootstrap" in message and "dpkg-scanpackages" in message
+    assert "apt-get install -y debootstrap dpkg-dev systemd-container" in message
+
+
+def test_every_tool_maps_to_a_package():
+    assert all(REQUIRED_TOOLS.values())
+
+
+def test_cli_lab_up_without_tools_fails_at_once(tmp_path, isolated_env):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = run_cli("lab", "up", env={**isolated_env, "PATH": str(empty)}, timeout=60)
+    assert proc.returncode == 6, proc.stderr
+    assert "missing tools for the lab" in proc.stderr and "apt-get install -y" in proc.stderr
