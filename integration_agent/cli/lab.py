@@ -43,6 +43,14 @@ def down(ctx: typer.Context) -> None:
     _progress(f"removed {len(removed)} host(s)" if removed else "nothing left to remove")
 
 
+@app.command("reset")
+def reset(ctx: typer.Context,
+          hosts: Annotated[Optional[list[str]], typer.Argument(help="Hosts to reset (default: all).")] = None) -> None:
+    """Put lab hosts back to the pristine base image (a fresh boot, nothing installed)."""
+    reset_hosts = _lab(ctx).reset(hosts or (), progress=_progress)
+    _progress(f"reset {', '.join(reset_hosts)}")
+
+
 @app.command("inventory")
 def inventory(ctx: typer.Context) -> None:
     """Print the path of the lab's Ansible inventory."""

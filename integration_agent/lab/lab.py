@@ -20,7 +20,7 @@ from . import network
 from .base import BaseImage, apt_debian_mirror
 from .host import SSH_OPTIONS, LabHost
 from .mirror import Mirror
-from .system import mounts_under, preflight, process_alive, processes_matching, run
+from .system import mounts_under, preflight, processes_matching, run
 
 Progress = Callable[[str], None]
 
@@ -138,6 +138,30 @@ class Lab:
                         entry.unlink(missing_ok=True)
         return removed
 
+    def reset(self, names: Iterable[str] = (), progress: Progress = lambda _: None) -> list[str]:
+        """Put hosts (default: all) back to the pristine base image and boot them again."""
+        preflight()
+        with self._locked():
+            state = self._load()
+            hosts = [LabHost(**h) for h in state["hosts"]]
+            wanted = set(names) or {h.name for h in hosts}
+            unknown = wanted - {h.name for h in hosts}
+            if unknown:
+                raise LabError(f"no lab host named {', '.join(sorted(unknown))}",
+                               hint=f"lab hosts: {', '.join(h.name for h in hosts) or 'none'}")
+            chosen = [h for h in hosts if h.name in wanted]
+            progress(f"resetting {', '.join(h.name for h in chosen)}")
+            for host in chosen:
+                host.stop()
+                network.ensure_host_link(host.netns, host.veth, network.host_address(self.settings.subnet, host.index),
+                                         self.settings.subnet)
+                host.prepare(self.base.path, self.key.with_suffix(".pub").read_text(), self.mirror_url)
+                host.start(self.state_dir)
+            state["hosts"] = [h.to_json() for h in hosts]
+            self._save(state)
+            self._wait_all(chosen)
+            return [h.name for h in chosen]
+
     def status(self) -> list[HostStatus]:
         """Every known host, whether its container runs and whether it answers SSH."""
         state = self._load()
@@ -234,7 +258,3 @@ class Lab:
             except BlockingIOError:
                 raise LabError(f"another intagent lab command is running ({self.state_dir}/.lock)") from None
             yield
-
-
-def mirror_alive(state: dict, root: Path) -> bool:
-    return process_alive(state.get("mirror_pid"), str(root))

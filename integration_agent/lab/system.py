@@ -69,11 +69,22 @@ def process_alive(pid: int | None, marker: str) -> bool:
     return marker in cmdline
 
 
+# Programs the lab starts; only these are ever stopped by ``lab down``.
+LAB_PROGRAMS = ("systemd-nspawn", "http.server")
+
+
 def processes_matching(marker: str) -> list[int]:
-    """PIDs of processes whose command line contains ``marker``."""
+    """PIDs of lab programs (nspawn, the mirror server) whose command line contains ``marker``."""
     pids = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid() and process_alive(int(entry), marker):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and any(program in cmdline for program in LAB_PROGRAMS):
             pids.append(int(entry))
     return pids
 

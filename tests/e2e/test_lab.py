@@ -120,3 +120,14 @@ def run_cli_argv(*args: str) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "integration_agent", *args]
+
+
+def test_reset_gives_a_pristine_host(lab_settings):
+    lab = Lab(lab_settings)
+    lab.up(2)
+    address = next(h.address for h in lab.hosts() if h.name == "lab1")
+    assert subprocess.run(lab.ssh_command(address, "touch /etc/intagent-dirty"), timeout=30).returncode == 0
+    assert lab.reset(["lab1"]) == ["lab1"]
+    assert subprocess.run(lab.ssh_command(address, "test -e /etc/intagent-dirty"), timeout=30).returncode == 1
+    with pytest.raises(Exception, match="no lab host named lab99"):
+        lab.reset(["lab99"])
