@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Settings": ".settings", "load_settings": ".settings",
     "Lab": ".lab", "Executor": ".executor", "PlaybookRun": ".executor", "HostRun": ".executor",
-    "ping": ".api",
+    "ping": ".api", "plan": ".api", "install": ".api", "verify": ".api", "uninstall": ".api",
+    "run_action": ".api", "Catalog": ".catalog", "RunReport": ".lifecycle",
 }
 
 __all__ = ["__version__", *_EXPORTS]

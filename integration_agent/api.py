@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .catalog import Catalog
+from .errors import IntegrationError
 from .executor import EventSink, Executor
 from .inventory import resolve_hosts
 from .render import render
@@ -55,3 +57,54 @@ def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None
     report = PingReport(run.id, str(run.path), status, hosts)
     run.write_json("report.json", report.to_json())
     return report
+
+
+def run_action(action: str, integration: str, inventory: Path, *, limit: str | None = None,
+               variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
+               on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
+               catalog: Catalog | None = None):
+    """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of a curated integration.
+
+    Everything that can be checked before touching a host is checked first (integration, parameters,
+    inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
+    """
+    from .lifecycle import ACTIONS, Lifecycle
+    from .params import resolve
+
+    if action not in ACTIONS:
+        raise IntegrationError(f"unknown action {action!r}")
+    settings = settings or load_settings()
+    found = (catalog or Catalog()).get(integration)
+    if not found.has_role:
+        raise IntegrationError(f"{integration} has no curated role in {found.role_dir}")
+    params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"))
+    targets = resolve_hosts(inventory, limit)
+    run = RunDir.create(settings.runs_dir)
+    run.write_json("request.json", {
+        "action": action, "integration": integration, "inventory": str(inventory.resolve()), "limit": limit,
+        "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
+    })
+    lifecycle = Lifecycle(found, inventory, targets, params, run,
+                          executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
+                          limit=limit, on_event=on_event, confirm=confirm, cancel=cancel)
+    return lifecycle.execute(action)
+
+
+def plan(integration: str, inventory: Path, **kwargs):
+    """Check-mode run with diff: what would change on each host."""
+    return run_action("plan", integration, inventory, **kwargs)
+
+
+def install(integration: str, inventory: Path, **kwargs):
+    """Plan, apply, verify, and roll back the hosts that failed."""
+    return run_action("install", integration, inventory, **kwargs)
+
+
+def verify(integration: str, inventory: Path, **kwargs):
+    """Evidence per host that the integration works."""
+    return run_action("verify", integration, inventory, **kwargs)
+
+
+def uninstall(integration: str, inventory: Path, **kwargs):
+    """Remove everything the integration owns."""
+    return run_action("uninstall", integration, inventory, **kwargs)

@@ -131,8 +131,12 @@ def load_manifest(path: Path) -> Manifest:
     """Parse and validate one manifest, naming the file and key on error."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise IntegrationError(f"{path}: unreadable manifest: {exc}") from None
+    except OSError as exc:
+        raise IntegrationError(f"{path}: unreadable manifest: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise IntegrationError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:

@@ -67,7 +67,9 @@ class HostRun:
     rescued: int = 0
     ignored: int = 0
     failures: list[str] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)  # registered-like data by task name
+    changes: list[dict[str, Any]] = field(default_factory=list)  # changed tasks, with their diff if any
+    unpredictable: list[str] = field(default_factory=list)  # tasks check mode could not predict
+    evidence: dict[str, Any] | None = None  # what a verify entry point reported
 
     @property
     def succeeded(self) -> bool:
@@ -103,7 +105,8 @@ class Executor:
 
     def run(self, playbook: Path, inventory: Path, *, limit: str | None = None,
             extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
-            check: bool = False, diff: bool = False, events_file: Path | None = None,
+            check: bool = False, diff: bool = False, events_file: Path | None = None, stage: str = "",
+            roles_path: Path | None = None,
             on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PlaybookRun:
         """Run ``playbook`` against ``inventory``; a failed play is a status, never an exception."""
         import ansible_runner  # heavy: imported only when a run happens
@@ -120,7 +123,7 @@ class Executor:
             seen["count"] += 1
             self._fold(event, hosts, seen)
             if sink:
-                sink.write(json.dumps(_slim(event), default=str) + "\n")
+                sink.write(json.dumps({"stage": stage, **_slim(event)}, default=str) + "\n")
                 sink.flush()
             if on_event:
                 on_event(event)
@@ -138,6 +141,8 @@ class Executor:
                 json.dump(secrets, fh)
             cmdline += ["-e", f"@{secret_file}"]
         env = ansible_env(ANSIBLE_TIMEOUT=str(self.timeout))
+        if roles_path is not None:
+            env["ANSIBLE_ROLES_PATH"] = f"{roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
         try:
             runner = ansible_runner.run(
                 private_data_dir=str(private), playbook=str(playbook.resolve()),
@@ -177,9 +182,19 @@ class Executor:
         elif name == "runner_on_failed" and not data.get("ignore_errors"):
             host.failures.append(f"{data.get('task', '')}: {_failure_message(result)}")
         task = data.get("task") or ""
-        if task and isinstance(result, dict):
-            host.results[task] = {k: result[k] for k in ("changed", "msg", "stdout", "status", "content", "json",
-                                                         "rc", "evidence") if k in result}
+        if not isinstance(result, dict):
+            return
+        if isinstance(result.get("intagent_evidence"), dict):
+            host.evidence = result["intagent_evidence"]
+        if name == "runner_on_skipped" or result.get("skipped"):
+            reason = str(result.get("msg") or result.get("skip_reason") or "")
+            if "check mode" in reason:
+                host.unpredictable.append(f"{task}: {reason}")
+        elif name == "runner_on_ok" and result.get("changed"):
+            change: dict[str, Any] = {"task": task}
+            if result.get("diff"):
+                change["diff"] = result["diff"]
+            host.changes.append(change)
 
 
 def _failure_message(result: dict[str, Any]) -> str:

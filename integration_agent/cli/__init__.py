@@ -14,7 +14,10 @@ import typer
 
 from .. import __version__
 from ..errors import IntagentError
+from . import catalog as catalog_cli
 from . import lab as lab_cli
+from . import lifecycle as lifecycle_cli
+from . import runs as runs_cli
 from .common import State, console, err_console, state
 
 app = typer.Typer(
@@ -22,6 +25,9 @@ app = typer.Typer(
     help="Install, verify and remove monitoring integrations on fleets of hosts with Ansible.",
 )
 app.add_typer(lab_cli.app, name="lab")
+lifecycle_cli.register(app)
+app.add_typer(runs_cli.app, name="runs")
+catalog_cli.register(app)
 
 
 def _version(value: bool) -> None:

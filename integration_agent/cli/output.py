@@ -25,3 +25,74 @@ def print_ping(report) -> None:
         style = _STYLE.get(outcome["status"], "")
         table.add_row(host, f"[{style}]{outcome['status']}[/]" if style else outcome["status"], outcome["detail"])
     console.print(table)
+
+
+_HOST_STYLE = {"installed": "green", "verified": "green", "uninstalled": "green", "unchanged": "green",
+               "planned": "yellow", "rolled_back": "yellow", "failed": "red", "unreachable": "red",
+               "unknown": "magenta"}
+
+
+def _styled(status: str) -> str:
+    style = _HOST_STYLE.get(status)
+    return f"[{style}]{status}[/]" if style else status
+
+
+def print_plan(hosts) -> None:
+    """What check mode predicts per host: changed tasks (with diffs) and what it cannot predict."""
+    for name, host in sorted(hosts.items()):
+        console.print(f"[bold]{name}[/]: {_styled(host.status)}", highlight=False)
+        for change in host.changes:
+            console.print(f"  would change: {change['task']}", markup=False, highlight=False)
+            for line in _diff_lines(change.get("diff"))[:20]:
+                console.print(f"    {line}", markup=False, highlight=False)
+        for task in host.unpredictable:
+            console.print(f"  [yellow]cannot predict in check mode:[/] {task}", highlight=False)
+        for failure in host.failures:
+            console.print(f"  [red]{failure}[/]", highlight=False)
+
+
+def _diff_lines(diff: Any) -> list[str]:
+    import difflib
+
+    lines: list[str] = []
+    for item in diff if isinstance(diff, list) else ([diff] if diff else []):
+        if not isinstance(item, dict):
+            continue
+        if "prepared" in item:
+            lines.extend(str(item["prepared"]).splitlines())
+            continue
+        before, after = item.get("before", ""), item.get("after", "")
+        if isinstance(before, str) and isinstance(after, str):
+            lines.extend(difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                              str(item.get("before_header", "before")),
+                                              str(item.get("after_header", "after")), lineterm=""))
+        else:
+            lines.append(f"{item.get('before_header', '')}: {before!r} -> {after!r}")
+    return lines
+
+
+def print_report(report) -> None:
+    """The summary table at the end of a run."""
+    if report.action == "plan":
+        print_plan(report.hosts)
+    table = Table(title=f"{report.action} {report.integration}: {report.status}",
+                  caption=f"run {report.run_id} · {report.run_dir}")
+    for column in ("host", "status", "changed", "evidence", "problems"):
+        table.add_column(column, overflow="fold")
+    for name, host in sorted(report.hosts.items()):
+        changed = " ".join(f"{stage}={n}" for stage, n in host.changed.items())
+        evidence = _evidence(host.evidence)
+        problems = "; ".join(host.failures[:3])
+        table.add_row(name, _styled(host.status), changed, evidence, problems)
+    console.print(table)
+
+
+def _evidence(evidence: dict[str, Any] | None) -> str:
+    """Compact evidence: checks as ok/NOT, other facts as key=value."""
+    parts = []
+    for key, value in (evidence or {}).items():
+        if key in ("service", "endpoint", "port"):
+            continue
+        truth = value if isinstance(value, bool) else {"true": True, "false": False}.get(str(value).lower())
+        parts.append(f"{key} {'ok' if truth else 'NOT'}" if truth is not None else f"{key}={value}")
+    return ", ".join(parts)

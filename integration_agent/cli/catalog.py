@@ -1,0 +1,68 @@
+"""``intagent list`` and ``intagent show NAME``: the integration catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .common import console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("list")
+    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List the integrations intagent knows (this project's and installed plugins')."""
+        from rich.table import Table
+
+        from ..catalog import Catalog
+        from .output import print_json
+
+        items = Catalog().integrations
+        if as_json:
+            print_json([{"name": i.name, "version": i.manifest.version, "description": i.manifest.description,
+                         "curated_role": i.has_role, "origin": i.origin} for i in items.values()])
+            return
+        table = Table()
+        for column in ("integration", "version", "curated role", "origin", "description"):
+            table.add_column(column, overflow="fold")
+        for item in items.values():
+            table.add_row(item.name, item.manifest.version, "yes" if item.has_role else "no", item.origin,
+                          item.manifest.description)
+        console.print(table)
+
+    @app.command("show")
+    def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Show one integration: parameters, platforms, footprint and sources."""
+        from rich.table import Table
+
+        from ..catalog import Catalog
+        from .output import print_json
+
+        item = Catalog().get(name)
+        manifest = item.manifest
+        if as_json:
+            print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin})
+            return
+        console.print(f"[bold]{manifest.name}[/] {manifest.version} — {manifest.description}", highlight=False)
+        params = Table(title="parameters")
+        for column in ("name", "type", "default", "required", "secret", "description"):
+            params.add_column(column, overflow="fold")
+        for pname, p in manifest.parameters.items():
+            params.add_row(pname, p.type, "" if p.default is None else repr(p.default), "yes" if p.required else "",
+                           f"yes ({p.env})" if p.secret and p.env else ("yes" if p.secret else ""), p.description)
+        console.print(params)
+        for platform in manifest.platforms:
+            lab = " (tested in the lab)" if platform.tested_in_lab else ""
+            console.print(f"platform: {platform.family}: {', '.join(platform.distributions)} "
+                          f"{', '.join(platform.versions)}{lab}", highlight=False)
+        owns = manifest.owns
+        for label, values in (("packages", owns.packages), ("services", owns.services), ("paths", owns.paths),
+                              ("users", owns.users), ("ports", owns.ports)):
+            if values:
+                console.print(f"owns {label}: {', '.join(map(str, values))}", highlight=False)
+        for source in manifest.sources:
+            console.print(f"source: {source.title} <{source.url}> ({source.retrieved or 'undated'})",
+                          highlight=False, markup=False)
+
+    del list_, show

@@ -1,0 +1,104 @@
+"""``intagent plan|install|verify|uninstall NAME --inventory PATH``: the lifecycle commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .common import console, err_console, state
+
+InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory file or directory.")]
+LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
+VarOpt = Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Integration parameter KEY=VALUE (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
+
+_EVENT_WORDS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
+
+
+def _progress(stage: str, event: dict[str, Any]) -> None:
+    """One line per noteworthy task result, as it happens."""
+    name = event.get("event")
+    data = event.get("event_data") or {}
+    host, task = data.get("host"), data.get("task", "")
+    if name == "playbook_on_start":
+        err_console.print(f"[bold]{stage}[/]" if err_console.is_terminal else f"{stage}: started", highlight=False)
+        return
+    if not host:
+        return
+    res = data.get("res") or {}
+    if name == "runner_on_ok" and res.get("changed"):
+        word = "would change" if stage == "plan" else "changed"
+    elif name in _EVENT_WORDS and not data.get("ignore_errors"):
+        word = _EVENT_WORDS[name]
+    else:
+        return
+    style = {"failed": "red", "unreachable": "red"}.get(word, "yellow")
+    text = f"  {stage:<9} {host:<16} {word:<12} {task}"
+    err_console.print(f"[{style}]{text}[/]" if err_console.is_terminal else text, markup=err_console.is_terminal,
+                      highlight=False)
+
+
+def _prompt_secret(name: str, param) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    return typer.prompt(f"{name} ({param.description})", hide_input=True, default="", show_default=False) or None
+
+
+def _confirm(hosts) -> bool:
+    from .output import print_plan
+
+    print_plan(hosts)
+    would = sum(1 for h in hosts.values() if h.status == "planned")
+    if would == 0:
+        return True
+    return typer.confirm(f"Apply to {would} host(s)?", default=False)
+
+
+def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str | None,
+         variables: list[str] | None, as_json: bool, yes: bool = True) -> None:
+    from ..api import run_action
+    from .output import print_json, print_report
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    report = run_action(
+        action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
+        on_event=None if as_json else _progress, prompt=_prompt_secret,
+        confirm=_confirm if (action == "install" and interactive and not yes and not as_json) else None)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None, var: VarOpt = None,
+             as_json: JsonOpt = False) -> None:
+        """Dry run (check mode with diff): what would change on each host. Changes nothing."""
+        _run(ctx, "plan", name, inventory, limit, var, as_json)
+
+    @app.command("install")
+    def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
+                var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False) -> None:
+        """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall."""
+        _run(ctx, "install", name, inventory, limit, var, as_json, yes)
+
+    @app.command("verify")
+    def verify(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
+               var: VarOpt = None, as_json: JsonOpt = False) -> None:
+        """Evidence per host that the integration works (service, port, endpoint, version)."""
+        _run(ctx, "verify", name, inventory, limit, var, as_json)
+
+    @app.command("uninstall")
+    def uninstall(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
+                  var: VarOpt = None, as_json: JsonOpt = False) -> None:
+        """Remove everything the integration owns (a second run changes nothing)."""
+        _run(ctx, "uninstall", name, inventory, limit, var, as_json)
+
+    del plan, install, verify, uninstall

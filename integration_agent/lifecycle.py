@@ -1,0 +1,273 @@
+"""The lifecycle of a curated integration: plan, apply, verify, recover.
+
+Each action is a sequence of stages (data, below). A stage runs one entry point of the integration's
+role on the hosts still in play and moves each host's state forward; per-host outcomes are values,
+and only the final report decides the exit code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .catalog import Integration
+from .errors import ExecutionFailed, RecoveryFailed, TotalFailure, VerificationFailed
+from .executor import Executor, HostRun, PlaybookRun
+from .params import ResolvedParams
+from .redact import Redactor
+from .render import render
+from .runs import RunDir
+
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "plan": ("plan",),
+    "install": ("plan", "apply", "verify", "recover"),
+    "verify": ("verify",),
+    "uninstall": ("uninstall",),
+}
+# Final host statuses that mean "ended as asked", per action.
+SUCCESS: dict[str, frozenset[str]] = {
+    "plan": frozenset({"planned", "unchanged"}),
+    "install": frozenset({"installed", "unchanged"}),
+    "verify": frozenset({"verified"}),
+    "uninstall": frozenset({"uninstalled", "unchanged"}),
+}
+# The role entry point and Ansible mode of each stage.
+STAGES: dict[str, dict[str, Any]] = {
+    "plan": {"entry": "main", "check": True, "diff": True},
+    "apply": {"entry": "main", "check": False, "diff": False},
+    "verify": {"entry": "verify", "check": False, "diff": False},
+    "recover": {"entry": "uninstall", "check": False, "diff": False},
+    "uninstall": {"entry": "uninstall", "check": False, "diff": False},
+}
+
+StageEvent = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class HostReport:
+    """Where one host stands in a run."""
+
+    host: str
+    status: str = "pending"
+    changed: dict[str, int] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
+    failures: list[str] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    unpredictable: list[str] = field(default_factory=list)
+    needs_rollback: bool = False
+    rollback_failed: bool = False
+
+
+@dataclass
+class RunReport:
+    """The outcome of one action on one inventory; ``report.json`` in the run directory."""
+
+    run_id: str
+    integration: str
+    action: str
+    status: str
+    exit_code: int
+    hosts: dict[str, HostReport]
+    run_dir: str
+    fingerprint: str
+    started: str
+    finished: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
+    """Hash of everything that decides what a run does (secret values excluded)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in integration.role_dir.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(integration.role_dir)).encode())
+        digest.update(path.read_bytes())
+    for name in sorted(playbooks):
+        digest.update(name.encode() + playbooks[name].encode())
+    digest.update(json.dumps(extravars, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+class Lifecycle:
+    """Runs one action of one integration against an inventory and reports per host."""
+
+    def __init__(self, integration: Integration, inventory: Path, targets: list[str], params: ResolvedParams,
+                 run: RunDir, *, executor: Executor, limit: str | None = None,
+                 on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.integration = integration
+        self.inventory = inventory
+        self.params = params
+        self.run = run
+        self.executor = executor
+        self.limit = limit
+        self.on_event = on_event
+        self.confirm = confirm
+        self.cancel = cancel
+        self.hosts = {h: HostReport(h) for h in targets}
+        self.redact = Redactor(params.secrets.values())
+        self.playbooks = {entry: render("role.yml.j2", role=integration.name, entry=entry,
+                                        title=f"intagent {integration.name} {entry}")
+                          for entry in ("main", "verify", "uninstall")}
+        self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
+
+    def execute(self, action: str) -> RunReport:
+        started = datetime.now(timezone.utc).isoformat()
+        for entry, text in self.playbooks.items():
+            self.run.playbook(f"{entry}.yml", text)
+        for stage in ACTIONS[action]:
+            if stage == "apply" and self.confirm is not None and not self.confirm(self.hosts):
+                for host in self._in_play():
+                    host.status = "unchanged"
+                    host.failures.append("not applied: the plan was not confirmed")
+                break
+            getattr(self, f"_stage_{stage}")(action)
+            if self.cancel is not None and self.cancel.is_set():
+                break
+        self._finish(action)
+        return self._report(action, started)
+
+    # -- stages -----------------------------------------------------------------------------------
+    def _in_play(self) -> list[HostReport]:
+        return [h for h in self.hosts.values() if h.status not in ("failed", "unreachable", "unknown")]
+
+    def _run(self, stage: str, hosts: list[HostReport]) -> PlaybookRun | None:
+        if not hosts:
+            return None
+        spec = STAGES[stage]
+        playbook = self.run.path / "playbooks" / f"{spec['entry']}.yml"
+        if stage == "apply":
+            self._check_fingerprint()
+        result = self.executor.run(
+            playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
+            secrets=self.params.secrets, check=spec["check"], diff=spec["diff"], events_file=self.run.events_file,
+            stage=stage, roles_path=self.integration.roles_path, on_event=(lambda event: self.on_event(stage, event)) if self.on_event else None,
+            cancel=self.cancel)
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if outcome is not None:
+                host.changed[stage] = outcome.changed
+        return result
+
+    def _settle(self, host: HostReport, outcome: HostRun | None, result: PlaybookRun, stage: str) -> bool:
+        """Record a host's failure in ``stage``; return True when the host succeeded."""
+        if outcome is None:
+            host.status = "unknown" if not result.completed else "failed"
+            host.failures.append(f"{stage}: no result for this host (run {'interrupted' if not result.completed else 'skipped it'})")
+            return False
+        if outcome.unreachable:
+            host.status = "unreachable"
+            host.failures.extend(f"{stage}: {f}" for f in outcome.failures)
+            return False
+        if not outcome.succeeded:
+            host.failures.extend(f"{stage}: {f}" for f in outcome.failures)
+            return False
+        return True
+
+    def _stage_plan(self, action: str) -> None:
+        hosts = self._in_play()
+        result = self._run("plan", hosts)
+        assert result is not None
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if self._settle(host, outcome, result, "plan"):
+                assert outcome is not None
+                host.changes, host.unpredictable = outcome.changes, outcome.unpredictable
+                host.status = "planned" if outcome.changed else "unchanged"
+            elif host.status == "pending":
+                host.status = "failed"
+
+    def _stage_apply(self, action: str) -> None:
+        hosts = self._in_play()
+        result = self._run("apply", hosts)
+        if result is None:
+            return
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if self._settle(host, outcome, result, "apply"):
+                host.status = "applied"
+            elif host.status not in ("unreachable", "unknown"):
+                host.status, host.needs_rollback = "failed", True
+
+    def _stage_verify(self, action: str) -> None:
+        hosts = self._in_play()
+        result = self._run("verify", hosts)
+        if result is None:
+            return
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if outcome is not None:
+                host.evidence = outcome.evidence
+            if self._settle(host, outcome, result, "verify"):
+                host.status = "verified"
+            elif host.status not in ("unreachable", "unknown"):
+                host.status = "failed"
+                host.needs_rollback = action == "install"
+
+    def _stage_recover(self, action: str) -> None:
+        hosts = [h for h in self.hosts.values() if h.needs_rollback and h.status == "failed"]
+        result = self._run("recover", hosts)
+        if result is None:
+            return
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if outcome is not None and outcome.succeeded:
+                host.status = "rolled_back"
+            else:
+                host.rollback_failed = True
+                host.failures.extend(f"recover: {f}" for f in (outcome.failures if outcome else ["no result"]))
+
+    def _stage_uninstall(self, action: str) -> None:
+        hosts = self._in_play()
+        result = self._run("uninstall", hosts)
+        assert result is not None
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if self._settle(host, outcome, result, "uninstall"):
+                assert outcome is not None
+                host.status = "uninstalled" if outcome.changed else "unchanged"
+            elif host.status == "pending":
+                host.status = "failed"
+
+    def _check_fingerprint(self) -> None:
+        now = fingerprint(self.integration, self.playbooks, self.params.extravars)
+        if now != self.fingerprint:
+            raise ExecutionFailed("the role or its parameters changed between plan and apply; nothing was applied",
+                                  hint="run the command again to plan the new content")
+
+    # -- outcome ----------------------------------------------------------------------------------
+    def _finish(self, action: str) -> None:
+        for host in self.hosts.values():
+            if action == "install" and host.status == "verified":
+                host.status = "installed" if host.changed.get("apply", 0) else "unchanged"
+            if host.status in ("pending", "applied", "planned") and action == "install":
+                host.status = "unknown"  # stopped before it could be verified
+            host.failures = [self.redact.text(f) for f in host.failures]
+
+    def _report(self, action: str, started: str) -> RunReport:
+        statuses = [h.status for h in self.hosts.values()]
+        good = sum(1 for s in statuses if s in SUCCESS[action])
+        exit_code, status = 0, "ok"
+        if any(h.rollback_failed for h in self.hosts.values()):
+            exit_code, status = RecoveryFailed.exit_code, "rollback_failed"
+        elif good < len(statuses):
+            if action == "verify":
+                exit_code = VerificationFailed.exit_code
+            else:
+                exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
+            status = "failed" if good == 0 else "partial"
+        if self.cancel is not None and self.cancel.is_set():
+            exit_code, status = 130, "interrupted"
+        report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
+                           exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),
+                           fingerprint=self.fingerprint, started=started,
+                           finished=datetime.now(timezone.utc).isoformat())
+        self.run.write_json("report.json", self.redact(report.to_json()))
+        return report
