@@ -1,0 +1,58 @@
+"""Bad input is refused before any playbook starts: clear error, distinct exit code, no run directory."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n")
+    return inv
+
+
+def _refused(proc, code: int, *needles: str, env) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("intagent: error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    runs = Path(env["XDG_STATE_HOME"]) / "intagent" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "a run was started"
+
+
+def test_broken_inventory(tmp_path, isolated_env):
+    inv = tmp_path / "broken.yml"
+    inv.write_text("all:\n  hosts: [\n")
+    _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4, "broken.yml",
+             env=isolated_env)
+
+
+def test_limit_matching_nothing(inventory, isolated_env):
+    _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "-l", "db*", env=isolated_env), 4,
+             "no hosts matched --limit 'db*'", env=isolated_env)
+
+
+def test_unknown_integration(inventory, isolated_env):
+    _refused(run_cli("install", "nodexporter", "-i", str(inventory), env=isolated_env), 5,
+             "unknown integration 'nodexporter'", "node_exporter", env=isolated_env)
+
+
+def test_unknown_parameter(inventory, isolated_env):
+    _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "--var", "port=9100", env=isolated_env), 5,
+             "has no parameter 'port'", env=isolated_env)
+
+
+def test_badly_formed_var(inventory, isolated_env):
+    _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "--var", "listen_address", env=isolated_env),
+             5, "expected KEY=VALUE", env=isolated_env)
+
+
+def test_wrong_type_and_choice(inventory, isolated_env):
+    _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "--var", "collectors_enabled=systemd",
+                     env=isolated_env), 5, "must be of type list", env=isolated_env)
+    _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "--var", "install_method=snap",
+                     env=isolated_env), 5, "must be one of", env=isolated_env)
