@@ -48,6 +48,9 @@ def ansible_env(**extra: str) -> dict[str, str]:
     return {**SAFE_ENV, "PATH": path, **extra}
 
 
+# The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
+EVIDENCE_TASK = "intagent evidence"
+
 _HOST_EVENTS = {
     "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
     "runner_on_skipped": "skipped",
@@ -184,8 +187,9 @@ class Executor:
         task = data.get("task") or ""
         if not isinstance(result, dict):
             return
-        if isinstance(result.get("intagent_evidence"), dict):
-            host.evidence = result["intagent_evidence"]
+        if task == EVIDENCE_TASK:
+            host.evidence = next((v for k, v in result.items() if k.endswith("_evidence") and isinstance(v, dict)),
+                                 host.evidence)
         if name == "runner_on_skipped" or result.get("skipped"):
             reason = str(result.get("msg") or result.get("skip_reason") or "")
             if "check mode" in reason:
