@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job, end to end on the lab: set up, start 3 lab hosts, and reach every one of them
-# through intagent's own Ansible runner.
+# The main job, end to end on the lab: set up, start 3 lab hosts, and
+# install node_exporter on them (plan, apply, verify) through intagent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 .venv/bin/intagent lab up --hosts 3
-.venv/bin/intagent ping --inventory "$(.venv/bin/intagent lab inventory)"
+.venv/bin/intagent install node_exporter --inventory "$(.venv/bin/intagent lab inventory)" --limit lab1,lab2,lab3 --yes
