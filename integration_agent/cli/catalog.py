@@ -34,8 +34,6 @@ def register(app: typer.Typer) -> None:
     @app.command("show")
     def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Show one integration: parameters, platforms, footprint and sources."""
-        from rich.table import Table
-
         from ..catalog import Catalog
         from .output import print_json
 
@@ -45,13 +43,17 @@ def register(app: typer.Typer) -> None:
             print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin})
             return
         console.print(f"[bold]{manifest.name}[/] {manifest.version} — {manifest.description}", highlight=False)
-        params = Table(title="parameters")
-        for column in ("name", "type", "default", "required", "secret", "description"):
-            params.add_column(column, overflow="fold")
+        console.print("parameters (--var NAME=VALUE):", highlight=False)
         for pname, p in manifest.parameters.items():
-            params.add_row(pname, p.type, "" if p.default is None else repr(p.default), "yes" if p.required else "",
-                           f"yes ({p.env})" if p.secret and p.env else ("yes" if p.secret else ""), p.description)
-        console.print(params)
+            flags = [p.type]
+            if p.required:
+                flags.append("required")
+            if p.secret:
+                flags.append(f"secret, from {p.env}" if p.env else "secret")
+            if p.default not in (None, "", [], {}):
+                flags.append(f"default {p.default!r}")
+            console.print(f"  {pname} ({', '.join(flags)})", highlight=False, markup=False)
+            console.print(f"      {p.description}", highlight=False, markup=False)
         for platform in manifest.platforms:
             lab = " (tested in the lab)" if platform.tested_in_lab else ""
             console.print(f"platform: {platform.family}: {', '.join(platform.distributions)} "

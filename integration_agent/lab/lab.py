@@ -250,11 +250,18 @@ class Lab:
         tmp.replace(self.state_file)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, timeout: float = 300.0) -> Iterator[None]:
+        """One lab command at a time; a second one waits (up to ``timeout``) rather than failing."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.state_dir / ".lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LabError(f"another intagent lab command is running ({self.state_dir}/.lock)") from None
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LabError(f"another intagent lab command held {self.state_dir}/.lock "
+                                       f"for over {timeout:.0f}s") from None
+                    time.sleep(0.2)
             yield

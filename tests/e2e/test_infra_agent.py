@@ -1,0 +1,96 @@
+"""New Relic infrastructure agent (stand-in package): installed and verified, and the license key never leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.fixtures.newrelic_standin import build_standin_deb
+
+pytestmark = pytest.mark.lab
+HOSTS = ["lab1", "lab2"]
+MIRROR_VARS = ["--var", "apt_source=deb [trusted=yes] http://10.231.0.1:8080/ ./", "--var", "gpg_key_url="]
+
+
+def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
+    address = next(h.address for h in lab.hosts() if h.name == host)
+    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def standin(lab, tmp_path_factory):
+    deb = build_standin_deb(tmp_path_factory.mktemp("standin"))
+    lab.add_packages([deb])
+    lab.reset(HOSTS)
+    return lab
+
+
+def _files_containing(root: Path, needle: str) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and needle.encode() in path.read_bytes():
+            hits.append(str(path))
+    return hits
+
+
+def _assert_no_leak(canary: str, proc: subprocess.CompletedProcess[str], env: dict[str, str]) -> None:
+    assert canary not in proc.stdout and canary not in proc.stderr
+    runs = Path(env["XDG_STATE_HOME"])
+    assert runs.exists() and not _files_containing(runs, canary)
+    shm = Path("/dev/shm")
+    assert not [p for p in shm.glob("intagent-run-*")], "private data dirs must not outlive the run"
+
+
+def test_license_key_lands_only_in_the_agent_config(standin, isolated_env):
+    canary = f"NRCANARY{uuid.uuid4().hex}"
+    # A user's proxy line must survive the install (merge, not overwrite).
+    assert ssh(standin, "lab1", "printf 'proxy: http://user-proxy:3128\\n' > /etc/newrelic-infra.yml").returncode == 0
+    env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
+    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
+                   *MIRROR_VARS, "--json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
+    for host in HOSTS:
+        stat = ssh(standin, host, "stat -c '%a %U' /etc/newrelic-infra.yml; grep -c " + canary + " /etc/newrelic-infra.yml")
+        assert stat.stdout.split() == ["600", "root", "1"], stat.stdout
+    assert "proxy: http://user-proxy:3128" in ssh(standin, "lab1", "cat /etc/newrelic-infra.yml").stdout
+    assert report["hosts"]["lab1"]["evidence"]["version"]
+    _assert_no_leak(canary, proc, env)
+    assert "********" in json.dumps(json.loads((Path(report["run_dir"]) / "request.json").read_text()))
+
+    removed = run_cli("uninstall", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
+                      *MIRROR_VARS, "--json", env=env)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert ssh(standin, "lab1", "test -e /etc/newrelic-infra.yml").returncode == 1
+
+
+def test_license_key_does_not_leak_when_the_task_using_it_fails(standin, isolated_env):
+    canary = f"NRCANARY{uuid.uuid4().hex}"
+    # The config path is a directory, so writing the config (the task holding the key) fails.
+    assert ssh(standin, "lab1", "mkdir -p /etc/newrelic-infra.yml").returncode == 0
+    env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
+    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
+                   *MIRROR_VARS, "--json", env=env)
+    assert proc.returncode == 10, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["hosts"]["lab1"]["status"] in ("rolled_back", "failed")
+    assert report["hosts"]["lab2"]["status"] == "installed"
+    _assert_no_leak(canary, proc, env)
+    events = (Path(report["run_dir"]) / "events.jsonl").read_text()
+    assert '"runner_on_failed"' in events
+
+
+def test_missing_license_key_is_refused_before_any_run(standin, isolated_env):
+    env = {k: v for k, v in isolated_env.items()}
+    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab1", *MIRROR_VARS,
+                   env={**env, "NEW_RELIC_LICENSE_KEY": ""})
+    assert proc.returncode == 5
+    assert "NEW_RELIC_LICENSE_KEY" in proc.stderr
+    assert not (Path(env["XDG_STATE_HOME"]) / "intagent" / "runs").exists()
