@@ -53,9 +53,9 @@ def lab_settings():
     return load_settings(env={}).lab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def lab(lab_settings) -> Iterator[object]:
-    """A running lab of 3 hosts, shared by the tests that only need hosts to exist."""
+    """A running lab of at least 3 hosts (``up`` is idempotent: cheap when it already runs)."""
     from integration_agent.lab import Lab
 
     the_lab = Lab(lab_settings)
