@@ -73,14 +73,21 @@ def test_license_key_lands_only_in_the_agent_config(standin, isolated_env):
 
 def test_license_key_does_not_leak_when_the_task_using_it_fails(standin, isolated_env):
     canary = f"NRCANARY{uuid.uuid4().hex}"
-    # The config path is a directory, so writing the config (the task holding the key) fails.
-    assert ssh(standin, "lab1", "mkdir -p /etc/newrelic-infra.yml").returncode == 0
+    # An immutable config file: the task that writes the key into it fails, and so does the rollback
+    # (uninstall cannot delete it either), which must be reported as a failed rollback.
+    made = ssh(standin, "lab1", "printf 'log_level: info\\n' > /etc/newrelic-infra.yml && chattr +i /etc/newrelic-infra.yml")
+    assert made.returncode == 0, made.stderr
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
-    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
-                   *MIRROR_VARS, "--json", env=env)
-    assert proc.returncode == 10, proc.stdout + proc.stderr
+    try:
+        proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
+                       *MIRROR_VARS, "--json", env=env)
+    finally:
+        ssh(standin, "lab1", "chattr -i /etc/newrelic-infra.yml")
+    assert proc.returncode == 13, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    assert report["hosts"]["lab1"]["status"] in ("rolled_back", "failed")
+    lab1 = report["hosts"]["lab1"]
+    assert report["status"] == "rollback_failed" and lab1["rollback_failed"] and lab1["status"] == "failed"
+    assert any(f.startswith("apply: Write the agent configuration") for f in lab1["failures"]), lab1["failures"]
     assert report["hosts"]["lab2"]["status"] == "installed"
     _assert_no_leak(canary, proc, env)
     events = (Path(report["run_dir"]) / "events.jsonl").read_text()
