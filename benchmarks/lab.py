@@ -36,16 +36,30 @@ def pss_kib(pid: int) -> int:
     return next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), 0)
 
 
-def host_memory_mib(root: Path) -> float:
-    """PSS of every process whose root directory is the host's root file system."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/root") == str(root):
-                    total += pss_kib(int(entry))
-            except OSError:
-                continue
+def _pids() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def host_memory_mib(nspawn_pid: int) -> float:
+    """PSS of nspawn plus every process in the host's PID namespace (found through its init)."""
+    inits = [p for p in _pids() if _ppid(p) == nspawn_pid]
+    if not inits:
+        return 0.0
+    namespace = os.readlink(f"/proc/{inits[0]}/ns/pid")
+    total = pss_kib(nspawn_pid)
+    for pid in _pids():
+        try:
+            if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+                total += pss_kib(pid)
+        except OSError:
+            continue
     return total / 1024
 
 
@@ -71,7 +85,7 @@ def main() -> None:
         seconds = timed([*INTAGENT, "lab", "up", "--hosts", str(size)])
         rows.append((f"lab up, {size} host(s), from nothing", f"{seconds:.1f} s"))
         time.sleep(3)  # let the hosts settle before reading memory
-        memory = [host_memory_mib(h.root) for h in lab.hosts()]
+        memory = [host_memory_mib(h.pid) for h in lab.hosts() if h.pid]
         rows.append((f"memory per host ({size} hosts, PSS)", f"{statistics.mean(memory):.1f} MiB"))
 
     helps = [timed([str(BIN), "--help"]) for _ in range(10)]

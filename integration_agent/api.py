@@ -62,8 +62,10 @@ def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None
 def run_action(action: str, integration: str, inventory: Path, *, limit: str | None = None,
                variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
-               catalog: Catalog | None = None):
-    """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of a curated integration.
+               catalog: Catalog | None = None, generate: bool = False, llm=None):
+    """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
+
+    The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
 
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
@@ -74,20 +76,63 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
     if action not in ACTIONS:
         raise IntegrationError(f"unknown action {action!r}")
     settings = settings or load_settings()
-    found = (catalog or Catalog()).get(integration)
-    if not found.has_role:
-        raise IntegrationError(f"{integration} has no curated role in {found.role_dir}")
+    found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
     params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"))
     targets = resolve_hosts(inventory, limit)
+    generated = None
+    if generate:
+        found, generated = _generated(found, settings, llm, inventory, limit, variables)
+    if not found.has_role:
+        raise IntegrationError(f"{found.name} has no curated role in {found.role_dir}",
+                               hint="generate one from its knowledge with --generate")
     run = RunDir.create(settings.runs_dir)
     run.write_json("request.json", {
-        "action": action, "integration": integration, "inventory": str(inventory.resolve()), "limit": limit,
+        "action": action, "integration": found.name, "inventory": str(inventory.resolve()), "limit": limit,
         "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
+        "source": found.origin, "generation": generated,
     })
     lifecycle = Lifecycle(found, inventory, targets, params, run,
                           executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
                           limit=limit, on_event=on_event, confirm=confirm, cancel=cancel)
     return lifecycle.execute(action)
+
+
+def _generated(found, settings: Settings, llm, inventory: Path, limit: str | None, variables):
+    """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
+    from .errors import GenerationFailed
+    from .generation.service import build
+
+    try:
+        generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables)
+    except GenerationFailed:
+        if settings.llm.fallback_to_curated and found.has_role:
+            return found, {"fallback": "curated role: generation gave up"}
+        raise
+    return generation.as_integration(found), generation.report()
+
+
+def generate(integration: str, *, settings: Settings | None = None, inventory: Path | None = None,
+             limit: str | None = None, variables: list[str] | tuple[str, ...] = (), out: Path | None = None,
+             llm=None, platform: str = "debian-12"):
+    """Generate and gate the playbooks of ``integration``; record a run; return (generation, run id)."""
+    from .generation.service import build, export
+
+    settings = settings or load_settings()
+    found = Catalog().get(integration)
+    if inventory is not None:
+        resolve_hosts(inventory, limit)
+    generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
+                       platform=platform)
+    run = RunDir.create(settings.runs_dir)
+    run.write_json("request.json", {"action": "generate", "integration": integration, "platform": platform,
+                                    "inventory": str(inventory) if inventory else None, "limit": limit,
+                                    "targets": [], "created": datetime.now(timezone.utc).isoformat()})
+    export(generation, run.path / "generated")
+    report = {**generation.report(), "status": "ok", "exit_code": 0, "run_id": run.id, "run_dir": str(run.path)}
+    run.write_json("report.json", report)
+    if out is not None:
+        export(generation, out)
+    return generation, report
 
 
 def plan(integration: str, inventory: Path, **kwargs):

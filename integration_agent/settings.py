@@ -63,6 +63,21 @@ class AnsibleSettings(_Strict):
     timeout: int = Field(30, ge=1, description="SSH connection timeout in seconds.")
 
 
+class LLMSettings(_Strict):
+    """The model endpoint for generated playbooks (any OpenAI-compatible server).
+
+    The API key is read from OPENAI_API_KEY only: it is a secret and never belongs in a settings file.
+    """
+
+    base_url: str | None = Field(None, description="Endpoint, e.g. http://127.0.0.1:8000/v1; default OPENAI_BASE_URL.")
+    model: str | None = Field(None, description="Model name (INTAGENT_LLM_MODEL).")
+    deadline: float = Field(300.0, gt=0, description="Seconds for the whole generate-and-repair loop.")
+    max_repairs: int = Field(3, ge=0, le=10, description="Repair rounds after the first answer.")
+    stream: bool = Field(False, description="Use streamed responses.")
+    lint: bool = Field(True, description="Run ansible-lint (production profile) on generated roles.")
+    fallback_to_curated: bool = Field(False, description="Use the curated role when generation gives up.")
+
+
 class Settings(_Strict):
     """All of intagent's settings."""
 
@@ -70,6 +85,7 @@ class Settings(_Strict):
                            description="Where each run keeps its directory.")
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
 
 def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:

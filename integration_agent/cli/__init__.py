@@ -15,6 +15,8 @@ import typer
 from .. import __version__
 from ..errors import IntagentError
 from . import catalog as catalog_cli
+from . import generation as generation_cli
+from . import knowledge as knowledge_cli
 from . import lab as lab_cli
 from . import lifecycle as lifecycle_cli
 from . import runs as runs_cli
@@ -28,6 +30,8 @@ app.add_typer(lab_cli.app, name="lab")
 lifecycle_cli.register(app)
 app.add_typer(runs_cli.app, name="runs")
 catalog_cli.register(app)
+generation_cli.register(app)
+app.add_typer(knowledge_cli.app, name="knowledge", help="Integration knowledge: search and add documents.")
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,8 @@ LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible 
 VarOpt = Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Integration parameter KEY=VALUE (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
+GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "
+                                                               "knowledge (gated) instead of the curated role.")]
 
 _EVENT_WORDS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
 
@@ -59,14 +61,14 @@ def _confirm(hosts) -> bool:
 
 
 def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str | None,
-         variables: list[str] | None, as_json: bool, yes: bool = True) -> None:
+         variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False) -> None:
     from ..api import run_action
     from .output import print_json, print_report
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     report = run_action(
         action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
-        on_event=None if as_json else _progress, prompt=_prompt_secret,
+        on_event=None if as_json else _progress, prompt=_prompt_secret, generate=generate,
         confirm=_confirm if (action == "install" and interactive and not yes and not as_json) else None)
     if as_json:
         print_json(report.to_json())
@@ -79,26 +81,27 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None, var: VarOpt = None,
-             as_json: JsonOpt = False) -> None:
+             as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
         """Dry run (check mode with diff): what would change on each host. Changes nothing."""
-        _run(ctx, "plan", name, inventory, limit, var, as_json)
+        _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate)
 
     @app.command("install")
     def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-                var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False) -> None:
+                var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
+                generate: GenerateOpt = False) -> None:
         """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall."""
-        _run(ctx, "install", name, inventory, limit, var, as_json, yes)
+        _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate)
 
     @app.command("verify")
     def verify(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-               var: VarOpt = None, as_json: JsonOpt = False) -> None:
+               var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
         """Evidence per host that the integration works (service, port, endpoint, version)."""
-        _run(ctx, "verify", name, inventory, limit, var, as_json)
+        _run(ctx, "verify", name, inventory, limit, var, as_json, generate=generate)
 
     @app.command("uninstall")
     def uninstall(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-                  var: VarOpt = None, as_json: JsonOpt = False) -> None:
+                  var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
         """Remove everything the integration owns (a second run changes nothing)."""
-        _run(ctx, "uninstall", name, inventory, limit, var, as_json)
+        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate)
 
     del plan, install, verify, uninstall

@@ -1,0 +1,64 @@
+"""``intagent schema``, ``intagent generate`` and ``intagent promote``: the generated path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, state
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("schema")
+    def schema(what: Annotated[str, typer.Argument(help="Which schema: generation.")] = "generation") -> None:
+        """Print a published JSON schema (generation: what a model must answer)."""
+        from ..errors import IntegrationError
+        from ..generation.schema import json_schema
+        from .output import print_json
+
+        if what != "generation":
+            raise IntegrationError(f"unknown schema {what!r}", hint="known: generation")
+        print_json(json_schema())
+
+    @app.command("generate")
+    def generate(
+        ctx: typer.Context, name: str,
+        inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Run the check-mode gate on these hosts.")] = None,
+        limit: Annotated[Optional[str], typer.Option("--limit", "-l")] = None,
+        var: Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Parameter KEY=VALUE for the check-mode gate.")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Also write the validated role and report here.")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Ask the model for NAME's playbooks, gate and repair them, and keep the validated set."""
+        from ..api import generate as generate_api
+        from .output import print_json
+
+        _generation, report = generate_api(name, settings=state(ctx).settings(), inventory=inventory, limit=limit,
+                                           variables=var or (), out=out)
+        if as_json:
+            print_json(report)
+            return
+        source = "cache (no model call)" if report["from_cache"] else f"{len(report['attempts'])} attempt(s)"
+        console.print(f"[green]validated[/] {name} for {report['platform']} from {source}; "
+                      f"{report['tokens']} tokens, {report['seconds']} s", highlight=False)
+        for attempt in report["attempts"]:
+            console.print(f"  attempt {attempt['number']}: stopped at {attempt['gate']}", highlight=False)
+            for finding in attempt["findings"][:10]:
+                console.print(f"    {finding}", markup=False, highlight=False)
+        console.print(f"run {report['run_id']}: {report['run_dir']}/generated", highlight=False)
+        if out:
+            console.print(f"written to {out}", highlight=False)
+
+    @app.command("promote")
+    def promote(ctx: typer.Context, run_id: str,
+                force: Annotated[bool, typer.Option("--force", help="Replace an existing curated role.")] = False) -> None:
+        """Turn a validated generation (a `generate` run) into roles/NAME and molecule/NAME for review."""
+        from ..generation.promote import promote as promote_run
+
+        written = promote_run(state(ctx).settings().runs_dir, run_id, force=force)
+        for path in written:
+            print(path)
+
+    del schema, generate, promote

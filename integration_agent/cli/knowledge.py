@@ -1,0 +1,76 @@
+"""``intagent knowledge search|add``: the documents intagent knows about each integration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console
+
+app = typer.Typer(no_args_is_help=True, help="Knowledge documents: search them with citations, add new ones.")
+
+# Passages are untrusted text: never let one drive the terminal (escape sequences) or rich markup.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def _open():
+    from ..knowledge import KnowledgeBase, default_db_path
+
+    kb = KnowledgeBase(default_db_path())
+    for problem in kb.stats().problems:
+        err_console.print(f"intagent: warning: not indexed: {problem}", markup=False, soft_wrap=True)
+    return kb
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for (any text; no query syntax).")],
+    integration: Annotated[Optional[str], typer.Option("--integration", help="Only this integration.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=50, help="Passages to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Find the passages that best match QUERY, each with the id to cite and its source."""
+    from .output import print_json
+
+    with _open() as kb:
+        passages = kb.search(query, integration=integration, limit=limit)
+    if as_json:
+        print_json([p.to_json() for p in passages])
+        return
+    if not passages:
+        err_console.print("no passage matches", markup=False)
+        return
+    if not console.is_terminal:
+        for p in passages:
+            print(f"{p.id}  score {p.score:.2f}\n  {_clean(p.title)}\n  {_clean(p.source)}\n")
+            print("\n".join("    " + line for line in _clean(p.text).splitlines()), end="\n\n")
+        return
+    from rich.panel import Panel
+    from rich.text import Text
+
+    for p in passages:
+        header = Text.assemble((p.id, "bold cyan"), f"  score {p.score:.2f}  ", (_clean(p.title), "bold"))
+        console.print(Panel(Text(_clean(p.text)), title=header, title_align="left",
+                            subtitle=Text(_clean(p.source), style="dim"), subtitle_align="left"))
+
+
+@app.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="Markdown document with front matter (title, source, retrieved, "
+                                               "applies_to).", exists=True, dir_okay=False)],
+    integration: Annotated[str, typer.Option("--integration", help="Integration the document is about.")],
+) -> None:
+    """Validate a document, copy it into the integration's knowledge folder and index it."""
+    from ..knowledge import load_document
+
+    with _open() as kb:
+        dest = kb.add(path, integration)
+    chunks = load_document(dest, integration).chunks
+    console.print(f"added {dest}: {len(chunks)} passages, {chunks[0].id} .. #{chunks[-1].ordinal}", markup=False)

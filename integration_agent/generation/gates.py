@@ -1,0 +1,83 @@
+"""The Ansible gates a rendered plan passes after the policy gate: syntax check, then ansible-lint.
+
+Both run as subprocesses under a time limit and (for ansible-lint, which can eat memory on hostile
+YAML) an address-space cap, so a bad plan cannot hang or exhaust the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from ..executor import ansible_env
+from ..render import render
+from .policy import Finding
+
+LINT_MEMORY_BYTES = 2 * 1024**3
+ENTRY_POINTS = ("main", "verify", "uninstall")
+
+
+def _cap_memory() -> None:  # runs in the child before exec
+    resource.setrlimit(resource.RLIMIT_AS, (LINT_MEMORY_BYTES, LINT_MEMORY_BYTES))
+
+
+def _bin(tool: str) -> str:
+    return str(Path(sys.executable).parent / tool)
+
+
+def wrapper_playbooks(role: Path) -> list[Path]:
+    """The playbooks intagent would run for each entry point, written beside the role."""
+    out = []
+    for entry in ENTRY_POINTS:
+        path = role.parent.parent / f"{entry}.yml"
+        path.write_text(render("role.yml.j2", role=role.name, entry=entry, title=f"intagent {role.name} {entry}"))
+        out.append(path)
+    return out
+
+
+def syntax_check(role: Path, timeout: float = 120) -> list[Finding]:
+    findings = []
+    env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
+    for playbook in wrapper_playbooks(role):
+        try:
+            proc = subprocess.run([_bin("ansible-playbook"), "--syntax-check", "-i", "localhost,", str(playbook)],
+                                  capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            findings.append(Finding("IA201", f"syntax check of {playbook.stem} timed out"))
+            continue
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+            message = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else "failed")
+            findings.append(Finding("IA201", f"syntax check of {playbook.stem}: {message[:400]}"))
+    return findings
+
+
+def lint(role: Path, timeout: float = 180) -> list[Finding]:
+    """ansible-lint, production profile, on the rendered role; findings carry the lint rule id."""
+    env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
+    try:
+        proc = subprocess.run([_bin("ansible-lint"), "--profile", "production", "--offline", "--nocolor",
+                               "-f", "codeclimate", str(role)],
+                              capture_output=True, text=True, env=env, timeout=timeout, check=False,
+                              cwd=role.parent.parent, preexec_fn=_cap_memory)
+    except subprocess.TimeoutExpired:
+        return [Finding("IA202", f"ansible-lint did not finish within {timeout:.0f}s")]
+    if proc.returncode == 0:
+        return []
+    try:
+        issues = json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        return [Finding("IA202", f"ansible-lint failed: {(proc.stderr or proc.stdout).strip()[-400:]}")]
+    findings = []
+    for issue in issues:
+        where = issue.get("location", {})
+        path = where.get("path", "")
+        line = (where.get("positions", {}).get("begin", {}) or {}).get("line") or where.get("lines", {}).get("begin")
+        findings.append(Finding("IA202", f"ansible-lint {issue.get('check_name', '?')}: "
+                                         f"{issue.get('description', '')} ({path}:{line})"))
+    return findings or [Finding("IA202", "ansible-lint failed without findings: "
+                                         f"{(proc.stderr or '').strip()[-300:]}")]

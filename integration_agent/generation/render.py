@@ -1,0 +1,87 @@
+"""Rendering a validated plan into a role with the curated layout (so the same lifecycle runs it)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..catalog import Integration, Manifest
+from ..render import render
+from .schema import PROMPT_VERSION, GeneratedPlan, GeneratedTask
+
+_KEYWORDS = ("when", "register", "notify", "loop", "become", "changed_when", "failed_when", "no_log", "diff")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_./#:-]{1,120}$")
+
+
+def task_dict(task: GeneratedTask) -> dict[str, Any]:
+    """The Ansible task for one generated task, keys in the usual order."""
+    args = dict(task.args)
+    if task.module == "ansible.builtin.command":
+        for key in ("creates", "removes"):
+            if getattr(task, key):
+                args[key] = getattr(task, key)
+    out: dict[str, Any] = {"name": task.name, task.module: args}
+    for key in _KEYWORDS:
+        value = getattr(task, key)
+        if value not in (None, []):
+            out[key] = value
+    return out
+
+
+def _section(plan: GeneratedPlan, name: str, tasks: list[GeneratedTask]) -> str:
+    blocks = []
+    for task in tasks:
+        text = yaml.safe_dump([task_dict(task)], sort_keys=False, width=120, allow_unicode=True).rstrip()
+        # Comments carry only citation ids that look like ids: nothing from the model can break out of them.
+        blocks.append({"yaml": text, "citations": [c for c in task.citations if _SAFE_ID.match(c)]})
+    return render("generated_tasks.yml.j2", section=name, integration=plan.integration,
+                  prompt_version=PROMPT_VERSION, tasks=blocks)
+
+
+def argument_specs(manifest: Manifest) -> dict[str, Any]:
+    options = {}
+    for name, param in manifest.parameters.items():
+        spec: dict[str, Any] = {"type": param.type, "description": param.description}
+        if param.required:
+            spec["required"] = True
+        elif param.default is not None:
+            spec["default"] = param.default
+        if param.secret:
+            spec["no_log"] = True
+        options[f"{manifest.name}_{name}"] = spec
+    return {"argument_specs": {
+        "main": {"short_description": f"Install {manifest.name} (generated).", "options": options},
+        "verify": {"short_description": f"Verify {manifest.name} (generated).", "options": options},
+        "uninstall": {"short_description": f"Uninstall {manifest.name} (generated).", "options": {}},
+    }}
+
+
+def render_role(plan: GeneratedPlan, integration: Integration, root: Path) -> Path:
+    """Write ``root/roles/<name>/`` from ``plan``; return the role directory."""
+    manifest = integration.manifest
+    role = root / "roles" / manifest.name
+    shutil.rmtree(role, ignore_errors=True)
+    (role / "tasks").mkdir(parents=True)
+    (role / "meta").mkdir()
+    (role / "defaults").mkdir()
+    (role / "tasks" / "main.yml").write_text(_section(plan, "install", plan.install))
+    (role / "tasks" / "verify.yml").write_text(_section(plan, "verify", plan.verify))
+    (role / "tasks" / "uninstall.yml").write_text(_section(plan, "uninstall", plan.uninstall))
+    if plan.handlers:
+        (role / "handlers").mkdir()
+        (role / "handlers" / "main.yml").write_text(_section(plan, "handlers", plan.handlers))
+    defaults = {f"{manifest.name}_{n}": p.default for n, p in manifest.parameters.items()
+                if not p.required and p.default is not None}
+    (role / "defaults" / "main.yml").write_text("---\n" + (yaml.safe_dump(defaults, sort_keys=False) if defaults else ""))
+    (role / "meta" / "argument_specs.yml").write_text("---\n" + yaml.safe_dump(argument_specs(manifest), sort_keys=False))
+    meta = {"galaxy_info": {"role_name": manifest.name, "namespace": "intagent", "author": "intagent (generated)",
+                            "description": manifest.description[:200], "license": "Apache-2.0",
+                            "min_ansible_version": "2.17",
+                            "platforms": [{"name": "Debian", "versions": ["bookworm"]}]},
+            "dependencies": []}
+    (role / "meta" / "main.yml").write_text("---\n" + yaml.safe_dump(meta, sort_keys=False))
+    return role

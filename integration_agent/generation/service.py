@@ -1,0 +1,57 @@
+"""Wiring the generated path to the rest of intagent: settings, knowledge, check mode on real hosts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..catalog import Integration
+from ..errors import ConfigError
+from ..settings import Settings
+from .builder import Builder, Generation
+from .policy import Finding
+
+
+def llm_from_settings(settings: Settings):
+    """The configured OpenAI-compatible client; a clear error when no endpoint or model is set."""
+    from .llm import OpenAICompatible
+
+    base_url = settings.llm.base_url or os.environ.get("OPENAI_BASE_URL")
+    if not base_url or not settings.llm.model:
+        raise ConfigError("no model endpoint configured for generation",
+                          hint="set OPENAI_BASE_URL and INTAGENT_LLM_MODEL (or llm.base_url and llm.model)")
+    return OpenAICompatible(base_url, os.environ.get("OPENAI_API_KEY"), settings.llm.model,
+                            stream=settings.llm.stream)
+
+
+def check_mode_gate(settings: Settings, inventory: Path, limit: str | None, variables=()):
+    """Gate 5: plan (check mode) the generated role on the target hosts; failed hosts become findings."""
+    def gate(integration: Integration) -> list[Finding]:
+        from ..api import run_action
+
+        report = run_action("plan", integration, inventory, limit=limit, variables=variables, settings=settings)
+        return [Finding("IA203", f"check mode on {host}: {'; '.join(h.failures[:2]) or h.status}")
+                for host, h in report.hosts.items() if h.status not in ("planned", "unchanged")]
+    return gate
+
+
+def build(integration: Integration, settings: Settings, *, llm=None, inventory: Path | None = None,
+          limit: str | None = None, variables=(), platform: str = "debian-12") -> Generation:
+    """Generate (or take from the cache) a validated role for ``integration``."""
+    from ..knowledge import KnowledgeBase, default_db_path
+
+    builder = Builder(llm or llm_from_settings(settings), KnowledgeBase(default_db_path()),
+                      model=settings.llm.model or "unknown", max_repairs=settings.llm.max_repairs,
+                      deadline_seconds=settings.llm.deadline, run_lint=settings.llm.lint,
+                      check_mode=check_mode_gate(settings, inventory, limit, variables) if inventory else None)
+    return builder.generate(integration, platform)
+
+
+def export(generation: Generation, out: Path) -> Path:
+    """Copy a generation (role, plan, report) to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(generation.root / "roles", out / "roles", dirs_exist_ok=True)
+    for name in ("plan.json", "report.json"):
+        shutil.copy2(generation.root / name, out / name)
+    return out
