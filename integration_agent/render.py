@@ -12,5 +12,5 @@ def render(template: str, **context: Any) -> str:
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+                             keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True)
     return env.get_template(template).render(**context)

@@ -29,6 +29,7 @@ from .render import render_role
 from .schema import PROMPT_VERSION, GeneratedPlan, json_schema
 
 CheckMode = Callable[[Integration], list[Finding]]
+MAX_PASSAGES = 24
 RETRIEVAL_QUERIES = ("install package repository", "configuration file settings", "service start verify status",
                      "uninstall remove files", "port endpoint metrics", "known problems failure")
 
@@ -136,14 +137,18 @@ class Builder:
         raise error
 
     # -- internals --------------------------------------------------------------------------------
-    def _retrieve(self, integration: Integration):
+    def _retrieve(self, integration: Integration, budget: int = MAX_PASSAGES):
+        """All of a small integration's knowledge; for a large one, the passages the task queries rank best."""
+        everything = self.knowledge.passages(integration.name, limit=budget + 1)
+        if len(everything) <= budget:
+            return everything
         seen, passages = set(), []
         for query in (integration.name.replace("_", " "), *RETRIEVAL_QUERIES):
             for passage in self.knowledge.search(query, integration=integration.name, limit=6):
                 if passage.id not in seen:
                     seen.add(passage.id)
                     passages.append(passage)
-        return sorted(passages, key=lambda p: p.id)[:24]
+        return sorted(passages, key=lambda p: p.id)[:budget]
 
     def _gates(self, text: str, integration: Integration, known_ids: set[str],
                workdir: Path) -> tuple[list[Finding], str, GeneratedPlan | None]:
@@ -189,7 +194,7 @@ class Builder:
                attempts: list[Attempt]) -> Generation:
         built = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self._ensure_cache_dir()))
         shutil.copytree(workdir / "roles", built / "roles")
-        (built / "plan.json").write_text(plan.model_dump_json(indent=2))
+        (built / "plan.json").write_text(plan.model_dump_json(indent=2, by_alias=True))
         citations = {f"{s}[{i}] {t.name}": t.citations for s in ("install", "verify", "uninstall", "handlers")
                      for i, t in enumerate(getattr(plan, s)) if t.citations}
         generation = Generation(integration.name, platform, self.model, key, built, False, attempts, citations)

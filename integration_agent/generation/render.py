@@ -32,10 +32,29 @@ def task_dict(task: GeneratedTask) -> dict[str, Any]:
     return out
 
 
+class _Dumper(yaml.SafeDumper):
+    """Indented sequences and block scalars for multi-line text: the layout yamllint expects."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: ARG002
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(ch in value for ch in "\t\r") and value == value.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=150, allow_unicode=True)
+
+
 def _section(plan: GeneratedPlan, name: str, tasks: list[GeneratedTask]) -> str:
     blocks = []
     for task in tasks:
-        text = yaml.safe_dump([task_dict(task)], sort_keys=False, width=120, allow_unicode=True).rstrip()
+        text = _dump([task_dict(task)]).rstrip()
         # Comments carry only citation ids that look like ids: nothing from the model can break out of them.
         blocks.append({"yaml": text, "citations": [c for c in task.citations if _SAFE_ID.match(c)]})
     return render("generated_tasks.yml.j2", section=name, integration=plan.integration,
@@ -76,12 +95,12 @@ def render_role(plan: GeneratedPlan, integration: Integration, root: Path) -> Pa
         (role / "handlers" / "main.yml").write_text(_section(plan, "handlers", plan.handlers))
     defaults = {f"{manifest.name}_{n}": p.default for n, p in manifest.parameters.items()
                 if not p.required and p.default is not None}
-    (role / "defaults" / "main.yml").write_text("---\n" + (yaml.safe_dump(defaults, sort_keys=False) if defaults else ""))
-    (role / "meta" / "argument_specs.yml").write_text("---\n" + yaml.safe_dump(argument_specs(manifest), sort_keys=False))
+    (role / "defaults" / "main.yml").write_text("---\n" + (_dump(defaults) if defaults else ""))
+    (role / "meta" / "argument_specs.yml").write_text("---\n" + _dump(argument_specs(manifest)))
     meta = {"galaxy_info": {"role_name": manifest.name, "namespace": "intagent", "author": "intagent (generated)",
                             "description": manifest.description[:200], "license": "Apache-2.0",
                             "min_ansible_version": "2.17",
                             "platforms": [{"name": "Debian", "versions": ["bookworm"]}]},
             "dependencies": []}
-    (role / "meta" / "main.yml").write_text("---\n" + yaml.safe_dump(meta, sort_keys=False))
+    (role / "meta" / "main.yml").write_text("---\n" + _dump(meta))
     return role

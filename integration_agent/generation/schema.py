@@ -28,17 +28,23 @@ MODULE_ALLOWLIST: frozenset[str] = frozenset({
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class GeneratedTask(_Strict):
     """One task; intagent renders it to YAML. Only these keywords exist: anything else is rejected."""
 
+    @property
+    def register(self) -> str | None:
+        """The registered variable name (the field is ``register_``: BaseModel has a ``register``)."""
+        return self.register_
+
     name: str = Field(min_length=3, max_length=120, description="What the task does, in words.")
     module: str = Field(description="Fully qualified module name from the allowlist.")
     args: dict[str, Any] = Field(default_factory=dict, description="The module's arguments.")
     when: str | None = Field(None, max_length=400, description="A condition (Jinja expression without braces).")
-    register: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,60}$")
+    register_: str | None = Field(None, alias="register", pattern=r"^[a-z][a-z0-9_]{0,60}$",
+                                  description="Variable to register the result in.")
     notify: list[str] = Field(default_factory=list, max_length=5, description="Handler names to notify.")
     loop: list[Any] | str | None = Field(None, description="Items to loop over.")
     become: bool | None = None
@@ -69,6 +75,6 @@ class GeneratedPlan(_Strict):
 
 def json_schema() -> dict[str, Any]:
     """The published schema of a generation answer."""
-    schema = GeneratedPlan.model_json_schema()
+    schema = GeneratedPlan.model_json_schema(by_alias=True)
     schema["$id"] = f"https://intagent.invalid/schema/generation/{PROMPT_VERSION}"
     return schema

@@ -261,6 +261,12 @@ class KnowledgeBase:
         by_id = {row["id"]: Passage(**dict(row)) for row in rows}
         return [by_id[i] for i in wanted if i in by_id]
 
+    def passages(self, integration: str, limit: int = 200) -> list[Passage]:
+        """Every passage of one integration, in id order (for prompts that take all of its knowledge)."""
+        sql = _PASSAGE_SQL.format(score="", source="chunks c") + " WHERE c.integration = ? ORDER BY c.id LIMIT ?"
+        rows = self._db.execute(sql, (self.catalog.get(integration).name, limit)).fetchall()
+        return [Passage(**dict(row)) for row in rows]
+
     def stats(self) -> Stats:
         """Documents and chunks per integration, and the documents left out because they are invalid."""
         by: dict[str, dict[str, int]] = {}
