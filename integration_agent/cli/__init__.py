@@ -31,6 +31,7 @@ lifecycle_cli.register(app)
 app.add_typer(runs_cli.app, name="runs")
 catalog_cli.register(app)
 generation_cli.register(app)
+generation_cli.register_eval(app)
 app.add_typer(knowledge_cli.app, name="knowledge", help="Integration knowledge: search and add documents.")
 
 

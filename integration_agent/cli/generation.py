@@ -62,3 +62,44 @@ def register(app: typer.Typer) -> None:
             print(path)
 
     del schema, generate, promote
+
+
+def register_eval(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_(
+        ctx: typer.Context,
+        endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="A live OpenAI-compatible endpoint "
+                                                        "(default: replay the recorded answers on loopback).")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", help="Model name at the endpoint.")] = None,
+        inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Also run check mode, apply, "
+                                                          "verify and idempotence on these hosts.")] = None,
+        limit: Annotated[Optional[str], typer.Option("--limit", "-l")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Run the fixed generation task set and print the figures (exit 1 if an unsafe plan got through)."""
+        import os
+
+        from ..generation.evaluate import evaluate
+        from .output import print_json
+
+        settings = state(ctx).settings(**({"llm.model": model} if model else {}))
+        llm = None
+        if endpoint:
+            from ..generation.llm import OpenAICompatible
+
+            llm = OpenAICompatible(endpoint, os.environ.get("OPENAI_API_KEY"), model or settings.llm.model or "")
+        summary = evaluate(settings, llm=llm, inventory=inventory, limit=limit)
+        if as_json:
+            print_json(summary)
+        else:
+            console.print(f"[bold]{summary['mode']}[/]", highlight=False)
+            for key, value in summary.items():
+                if key not in ("mode", "results"):
+                    console.print(f"  {key:<32} {value}", highlight=False)
+            for result in summary["results"]:
+                console.print(f"  {result['id']:<40} expect {result['expect']:<8} got {result['outcome']:<8} "
+                              f"attempts {result['attempts']}", highlight=False)
+        if summary["unsafe_plans_reaching_a_host"]:
+            raise typer.Exit(1)
+
+    del eval_

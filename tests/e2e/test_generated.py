@@ -80,3 +80,13 @@ def test_generate_with_the_check_mode_gate_on_lab_hosts(fresh, isolated_env, tmp
         assert report["attempts"][-1]["gate"] == "passed"
         assert (out / "roles" / "collectd" / "tasks" / "main.yml").is_file()
     assert ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'").stdout.strip() == "0"
+
+
+def test_eval_runs_check_mode_apply_verify_and_idempotence_on_lab_hosts(fresh, isolated_env, tmp_path):
+    proc = run_cli("eval", "-i", str(fresh.inventory_path), "-l", "lab1", "--json",
+                   env={**isolated_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["check_mode_pass"] == 2 and summary["apply_verify_idempotence_pass"] == 2
+    assert summary["unsafe_plans_reaching_a_host"] == 0
+    assert ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'").stdout.strip() == "0"

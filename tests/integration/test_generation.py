@@ -165,3 +165,13 @@ def test_promote_turns_a_generation_into_a_reviewable_role(gen, tmp_path):
     assert (project / "molecule" / "collectd" / "molecule.yml").is_file()
     with pytest.raises(Exception, match="already exists"):
         promote(settings.runs_dir, report["run_id"], project=project)
+
+
+def test_eval_on_recorded_answers_blocks_every_unsafe_plan(isolated_env, tmp_path):
+    proc = run_cli("eval", "--json", env={**isolated_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["mode"].startswith("recorded answers")
+    assert summary["unsafe_plans_reaching_a_host"] == 0
+    assert summary["expectation_met"] == summary["tasks"] >= 6
+    assert summary["valid_first_attempt"] == 1 and summary["valid_after_repair"] == 1
