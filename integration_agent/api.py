@@ -13,7 +13,8 @@ from .errors import IntegrationError
 from .executor import EventSink, Executor
 from .inventory import resolve_hosts
 from .render import render
-from .runs import RunDir
+from .locks import HostLocks
+from .runs import RunDir, new_run_id
 from .settings import Settings, load_settings
 
 
@@ -85,16 +86,20 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role in {found.role_dir}",
                                hint="generate one from its knowledge with --generate")
-    run = RunDir.create(settings.runs_dir)
-    run.write_json("request.json", {
-        "action": action, "integration": found.name, "inventory": str(inventory.resolve()), "limit": limit,
-        "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
-        "source": found.origin, "generation": generated,
-    })
-    lifecycle = Lifecycle(found, inventory, targets, params, run,
-                          executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                          limit=limit, on_event=on_event, confirm=confirm, cancel=cancel)
-    return lifecycle.execute(action)
+    run_id = new_run_id()
+    changes_hosts = action in ("install", "uninstall")
+    locks = HostLocks(settings.runs_dir.parent / "locks")
+    with locks.hold(targets if changes_hosts else (), run_id):
+        run = RunDir.create(settings.runs_dir, run_id)
+        run.write_json("request.json", {
+            "action": action, "integration": found.name, "inventory": str(inventory.resolve()), "limit": limit,
+            "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
+            "source": found.origin, "generation": generated,
+        })
+        lifecycle = Lifecycle(found, inventory, targets, params, run,
+                              executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
+                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel)
+        return lifecycle.execute(action)
 
 
 def _generated(found, settings: Settings, llm, inventory: Path, limit: str | None, variables):

@@ -10,6 +10,7 @@ unreachable host) are values in a report, not exceptions.
     +-- IntegrationError               exit 5   unknown integration, bad manifest or parameter
     +-- LabError                       exit 6   the lab cannot be built here (not root, missing tool)
     +-- ValidationFailed               exit 7   generated content failed a gate
+    +-- HostBusy                       exit 9   another run is changing one of the hosts
     +-- GenerationFailed               exit 8   the model never produced a valid plan
     +-- ExecutionFailed                exit 10  the run failed on some hosts (partial failure)
     |   +-- TotalFailure               exit 11  the run failed on every targeted host
@@ -71,6 +72,12 @@ class GenerationFailed(IntagentError):
     """The generate-and-repair loop gave up."""
 
     exit_code = 8
+
+
+class HostBusy(IntagentError):
+    """Another intagent run holds the lock of a targeted host."""
+
+    exit_code = 9
 
 
 class ExecutionFailed(IntagentError):

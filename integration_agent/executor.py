@@ -8,12 +8,16 @@ to Ansible in a 0600 vars file in that private dir, which is removed when the ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import shutil
 import sys
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from typing import Any, Literal
 from .paths import ANSIBLE_CFG, ROLES_DIR
 from .redact import Redactor
 
+MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]
 Status = Literal["successful", "failed", "timeout", "canceled", "error"]
 
@@ -105,6 +110,37 @@ class Executor:
     def __init__(self, *, forks: int = 20, timeout: int = 30) -> None:
         self.forks = forks
         self.timeout = timeout
+        # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
+        # marker, so an interrupted run can find and stop all of them.
+        self.marker = uuid.uuid4().hex
+
+    def leftovers(self) -> list[int]:
+        """PIDs of processes still running from this executor's runs."""
+        needle = f"{MARKER_ENV}={self.marker}".encode()
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as fh:
+                        if needle in fh.read().split(b"\0"):
+                            pids.append(int(entry))
+                except OSError:
+                    continue
+        return pids
+
+    def stop_leftovers(self, grace: float = 3.0) -> list[int]:
+        """Terminate (then kill) every process left from this executor's runs; return their PIDs."""
+        pids = self.leftovers()
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in self.leftovers():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
 
     def run(self, playbook: Path, inventory: Path, *, limit: str | None = None,
             extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
@@ -143,7 +179,7 @@ class Executor:
             with os.fdopen(fd, "w") as fh:
                 json.dump(secrets, fh)
             cmdline += ["-e", f"@{secret_file}"]
-        env = ansible_env(ANSIBLE_TIMEOUT=str(self.timeout))
+        env = ansible_env(ANSIBLE_TIMEOUT=str(self.timeout), **{MARKER_ENV: self.marker})
         if roles_path is not None:
             env["ANSIBLE_ROLES_PATH"] = f"{roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
         try:
@@ -156,6 +192,8 @@ class Executor:
                 project_dir=str(playbook.resolve().parent),
             )
             status, rc = runner.status, runner.rc if runner.rc is not None else -1
+            if cancel is not None and cancel.is_set():
+                self.stop_leftovers()
         finally:
             if sink:
                 sink.close()

@@ -244,7 +244,14 @@ class Lifecycle:
 
     # -- outcome ----------------------------------------------------------------------------------
     def _finish(self, action: str) -> None:
+        interrupted = self.cancel is not None and self.cancel.is_set()
+        if interrupted:
+            self.executor.stop_leftovers()
         for host in self.hosts.values():
+            if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed \
+                    and host.status != "rolled_back":
+                host.status = "unknown"  # stopped part way: its state is not known until reconciled
+                host.failures.append("interrupted: the run was stopped before this host finished")
             if action == "install" and host.status == "verified":
                 host.status = "installed" if host.changed.get("apply", 0) else "unchanged"
             if host.status in ("pending", "applied", "planned") and action == "install":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -44,6 +47,25 @@ def _progress(stage: str, event: dict[str, Any]) -> None:
                       highlight=False)
 
 
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Ctrl-C and SIGTERM stop the Ansible run cleanly (the run is recorded as interrupted)."""
+    cancel = threading.Event()
+
+    def handler(signum, _frame) -> None:
+        if not cancel.is_set():
+            err_console.print(f"intagent: {signal.Signals(signum).name}: stopping the run (hosts will be "
+                              "reported as unknown)", markup=False, highlight=False)
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _prompt_secret(name: str, param) -> str | None:
     if not sys.stdin.isatty():
         return None
@@ -66,10 +88,11 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str
     from .output import print_json, print_report
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    report = run_action(
-        action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
-        on_event=None if as_json else _progress, prompt=_prompt_secret, generate=generate,
-        confirm=_confirm if (action == "install" and interactive and not yes and not as_json) else None)
+    with _stop_on_signals() as cancel:
+        report = run_action(
+            action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
+            on_event=None if as_json else _progress, prompt=_prompt_secret, generate=generate, cancel=cancel,
+            confirm=_confirm if (action == "install" and interactive and not yes and not as_json) else None)
     if as_json:
         print_json(report.to_json())
     else:

@@ -1,0 +1,103 @@
+"""Runs that are interrupted, and runs that compete for the same host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.lab
+HOSTS = ["lab1", "lab2", "lab3"]
+
+
+def start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTAGENT_")}
+    return subprocess.Popen([sys.executable, "-m", "integration_agent", *args], cwd=REPO, env={**base, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout: float = 180, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_processes() -> list[int]:
+    """Processes on the controller that belong to any intagent run (they carry the run marker)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if b"INTAGENT_RUN_MARKER=" in Path(f"/proc/{entry}/environ").read_bytes():
+                    pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.fixture
+def fresh(lab):
+    lab.reset(HOSTS)
+    return lab
+
+
+def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, isolated_env):
+    runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
+    proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
+                 env=isolated_env)
+
+    def applying() -> bool:
+        events = list(runs.glob("*/events.jsonl"))
+        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
+
+    wait_for(applying, what="the apply stage")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    report = json.loads(stdout)
+    assert report["status"] == "interrupted"
+    assert {h["status"] for h in report["hosts"].values()} == {"unknown"}
+    wait_for(lambda: not run_processes(), timeout=10, what="run processes to end")
+    assert not list((runs.parent / "locks").glob("*.lock")), "locks must be released"
+    shown = run_cli("runs", "show", report["run_id"], env=isolated_env)
+    assert "interrupted" in shown.stdout
+
+
+def test_one_run_at_a_time_per_host(fresh, isolated_env):
+    locks = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "locks"
+    inventory = str(fresh.inventory_path)
+    first = start("install", "node_exporter", "-i", inventory, "-l", "lab1", "--json", env=isolated_env)
+    wait_for(lambda: (locks / "lab1.lock").exists(), what="the first run to lock lab1")
+    holder = json.loads((locks / "lab1.lock").read_text())["run_id"]
+
+    started = time.monotonic()
+    second = run_cli("install", "node_exporter", "-i", inventory, "-l", "lab1", env=isolated_env)
+    assert second.returncode == 9, second.stderr
+    assert f"host lab1 is being changed by run {holder}" in second.stderr
+    assert time.monotonic() - started < 15, "the second run must fail at once, not wait"
+
+    other = run_cli("install", "node_exporter", "-i", inventory, "-l", "lab2", "--json", env=isolated_env)
+    assert other.returncode == 0, other.stderr
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+
+
+def test_a_lock_left_by_a_dead_process_is_released(fresh, isolated_env):
+    locks = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "locks"
+    locks.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (locks / "lab3.lock").write_text(json.dumps({"run_id": "20260101T000000-dead00", "pid": int(dead.stdout)}))
+    proc = run_cli("uninstall", "node_exporter", "-i", str(fresh.inventory_path), "-l", "lab3", env=isolated_env)
+    assert proc.returncode == 0, proc.stderr
+    assert not (locks / "lab3.lock").exists()
