@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
 import os
+import re
 import secrets as _secrets
+import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .redact import MASK, Redactor
+
+if TYPE_CHECKING:
+    from .journal import Journal
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -46,6 +56,16 @@ class RunDir:
     def events_file(self) -> Path:
         return self.path / "events.jsonl"
 
+    @property
+    def journal(self) -> Journal:
+        """The run's workflow journal (``journal.jsonl``), without redaction.
+
+        A writer that holds secrets wraps the same file: ``Journal(run.journal.path, redact=...)``.
+        """
+        from .journal import Journal
+
+        return Journal(self.path / "journal.jsonl")
+
     def playbook(self, name: str, text: str) -> Path:
         target = self.path / "playbooks" / name
         target.write_text(text, encoding="utf-8")
@@ -65,9 +85,180 @@ class RunDir:
             return None
 
 
-def list_runs(runs_dir: Path) -> list[RunDir]:
-    """Every run, newest first."""
+def run_status(run: RunDir) -> str:
+    """The status of a run: its report's, else ``interrupted`` when its journal says so, else ``incomplete``."""
+    report = run.read_json("report.json")
+    if isinstance(report, dict) and report.get("status"):
+        return str(report["status"])
+    from .journal import JournalError
+
+    journal = run.journal
+    if journal.exists():
+        try:
+            if journal.state().status == "interrupted":
+                return "interrupted"
+        except JournalError:
+            pass
+    return "incomplete"
+
+
+def list_runs(runs_dir: Path, *, integration: str | None = None, status: str | None = None,
+              host: str | None = None) -> list[RunDir]:
+    """Every run, newest first; optionally only those of ``integration``, with ``status`` (see
+    :func:`run_status`), or targeting ``host`` (in ``request.json`` targets)."""
     if not runs_dir.is_dir():
         return []
     runs = [RunDir(p) for p in runs_dir.iterdir() if (p / "request.json").is_file()]
-    return sorted(runs, key=lambda r: r.id, reverse=True)
+    selected = []
+    for run in runs:
+        if integration is not None or host is not None:
+            request = run.read_json("request.json")
+            request = request if isinstance(request, dict) else {}
+            if integration is not None and request.get("integration") != integration:
+                continue
+            if host is not None and host not in (request.get("targets") or []):
+                continue
+        if status is not None and run_status(run) != status:
+            continue
+        selected.append(run)
+    return sorted(selected, key=lambda r: r.id, reverse=True)
+
+
+# -- bug-report bundle ------------------------------------------------------------------------------
+
+EXPORTED = ("request.json", "report.json", "journal.jsonl", "events.jsonl")
+SECRET_KEY = re.compile(r"license_key|password|passwd|token|api_key|apikey|secret|private_key", re.IGNORECASE)
+# A "key": "value" pair with a secret-looking key, for JSON lines that do not parse.
+_SECRET_PAIR = re.compile(r'("[^"\\]*(?:license_key|password|passwd|token|api_key|apikey|secret|private_key)[^"\\]*"'
+                          r'\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*)', re.IGNORECASE)
+
+
+def mask_secret_keys(value: Any, *, inside: bool = False) -> Any:
+    """``value`` with every value under a secret-looking key (password, token, license_key...) masked.
+
+    Under such a key, strings and numbers are masked, nested containers are masked leaf by leaf,
+    booleans and nulls are kept (they tell whether a secret was set without showing it).
+    """
+    if isinstance(value, dict):
+        return {k: mask_secret_keys(v, inside=inside or (isinstance(k, str) and bool(SECRET_KEY.search(k))))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secret_keys(v, inside=inside) for v in value]
+    if inside and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return value if value in ("", MASK) else MASK
+    return value
+
+
+def _secret_values(value: Any, *, inside: bool = False) -> Iterable[str]:
+    """String values under secret-looking keys: masked in every file of the bundle, not only there."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _secret_values(v, inside=inside or (isinstance(k, str) and bool(SECRET_KEY.search(k))))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _secret_values(v, inside=inside)
+    elif inside and isinstance(value, str) and value != MASK and len(value) >= 6:
+        yield value
+
+
+def _json_docs(name: str, text: str) -> list[Any]:
+    docs: list[Any] = []
+    lines = text.split("\n") if name.endswith(".jsonl") else [text]
+    for line in lines:
+        try:
+            docs.append(json.loads(line))
+        except ValueError:
+            continue
+    return docs
+
+
+def _scrub_json(text: str, indent: int | None) -> str:
+    """``text`` (one JSON document) with secret-looking keys masked; byte for byte the same when nothing
+    needed masking, so an exported journal still verifies."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _SECRET_PAIR.sub(lambda m: m.group(1) + json.dumps(MASK), text)
+    masked = mask_secret_keys(data)
+    if masked == data:
+        return text
+    separators = (",", ":") if indent is None else None
+    return json.dumps(masked, indent=indent, separators=separators, ensure_ascii=False, default=str)
+
+
+def _scrub(name: str, text: str, redact: Redactor) -> str:
+    text = redact.text(text)
+    if name.endswith(".jsonl"):
+        # split("\n"), not splitlines(): JSON text may hold U+2028 and friends unescaped.
+        return "\n".join(_scrub_json(line, None) if line else line for line in text.split("\n"))
+    if name.endswith(".json"):
+        return _scrub_json(text, 2)
+    return text
+
+
+def _bundle_files(run: RunDir) -> list[str]:
+    """Relative paths of the files that go into the bundle, sorted; regular files only (no symlinks)."""
+    names = [n for n in EXPORTED if (run.path / n).is_file() and not (run.path / n).is_symlink()]
+    playbooks = run.path / "playbooks"
+    if playbooks.is_dir() and not playbooks.is_symlink():
+        for path in playbooks.rglob("*"):
+            if path.is_file() and not path.is_symlink() and not any(p.is_symlink() for p in path.parents
+                                                                      if playbooks in p.parents):
+                names.append(path.relative_to(run.path).as_posix())
+    return sorted(names)
+
+
+def export(run: RunDir, out: Path, secrets: Iterable[str] = ()) -> Path:
+    """Write a redacted ``.tar.gz`` of ``run`` for a bug report; return its path.
+
+    Holds request.json, report.json, journal.jsonl, events.jsonl and playbooks/, each passed through
+    ``Redactor(secrets)`` and, for JSON and JSONL files, with values of secret-looking keys masked
+    (those values are also masked wherever else they appear). ``MANIFEST.txt`` lists the sha256 of
+    every file as stored in the bundle (``sha256sum -c`` format). Members are sorted and their
+    metadata fixed, so the same run exported twice gives the same bytes. ``out`` may be a directory.
+    """
+    out = Path(out)
+    if out.is_dir():
+        out = out / f"intagent-run-{run.id}.tar.gz"
+    names = _bundle_files(run)
+    texts = {n: (run.path / n).read_bytes().decode("utf-8", errors="replace") for n in names}
+    found = set(secrets)
+    for name, text in texts.items():
+        if name.endswith((".json", ".jsonl")):
+            for doc in _json_docs(name, text):
+                found.update(_secret_values(doc))
+    redact = Redactor(found)
+    contents = {n: _scrub(n, t, redact).encode("utf-8") for n, t in texts.items()}
+    manifest = "".join(f"{hashlib.sha256(contents[n]).hexdigest()}  {n}\n" for n in names)
+    members = [("MANIFEST.txt", manifest.encode("utf-8")), *((n, contents[n]) for n in names)]
+
+    prefix = f"intagent-run-{run.id}"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs: set[str] = set()
+        for name, data in members:
+            parts = name.split("/")[:-1]
+            for depth in range(len(parts) + 1):
+                directory = "/".join([prefix, *parts[:depth]])
+                if directory not in dirs:
+                    dirs.add(directory)
+                    tar.addfile(_tarinfo(directory, tarfile.DIRTYPE, 0o755))
+            info = _tarinfo(f"{prefix}/{name}", tarfile.REGTYPE, 0o644)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as gz:
+            gz.write(raw.getvalue())
+    os.replace(tmp, out)
+    return out
+
+
+def _tarinfo(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = kind, mode, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info

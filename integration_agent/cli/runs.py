@@ -1,29 +1,36 @@
-"""``intagent runs list|show``: the record of past runs."""
+"""``intagent runs list|show|export``: the record of past runs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from .common import console, state
+from .common import console, err_console, state
 
-app = typer.Typer(no_args_is_help=True, help="Past runs: their reports, playbooks and events.")
+app = typer.Typer(no_args_is_help=True, help="Past runs: their reports, journals, playbooks and events.")
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_(ctx: typer.Context,
+          integration: Annotated[str | None, typer.Option("--integration",
+                                                          help="Only runs of this integration.")] = None,
+          status: Annotated[str | None, typer.Option("--status", help="Only runs with this status "
+                                                     "(ok, partial, failed, interrupted, incomplete...).")] = None,
+          host: Annotated[str | None, typer.Option("--host", help="Only runs that targeted this host.")] = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every run, newest first."""
     from rich.table import Table
 
-    from ..runs import list_runs
+    from ..runs import list_runs, run_status
     from .output import print_json
 
     rows = []
-    for run in list_runs(state(ctx).settings().runs_dir):
-        request, report = run.read_json("request.json") or {}, run.read_json("report.json") or {}
+    for run in list_runs(state(ctx).settings().runs_dir, integration=integration, status=status, host=host):
+        request = run.read_json("request.json") or {}
         rows.append({"run_id": run.id, "action": request.get("action"), "integration": request.get("integration", ""),
-                     "status": report.get("status", "incomplete"), "hosts": len(request.get("targets", []))})
+                     "status": run_status(run), "hosts": len(request.get("targets", []))})
     if as_json:
         print_json(rows)
         return
@@ -31,32 +38,125 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
     for column in ("run", "action", "integration", "status", "hosts"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["run_id"], row["action"] or "", row["integration"], row["status"], str(row["hosts"]))
+        table.add_row(row["run_id"], row["action"] or "", row["integration"] or "", row["status"], str(row["hosts"]))
     console.print(table)
+
+
+def _summary(event: dict[str, Any]) -> str:
+    """One short line about a journal event."""
+    kind = event.get("type")
+    if kind == "run_requested":
+        text = (f"{event.get('action')} {event.get('integration') or ''} on {len(event.get('targets') or [])} host(s)"
+                f": {', '.join(event.get('targets') or [])}")
+    elif kind in ("step_started", "run_interrupted"):
+        hosts = ", ".join(event.get("hosts") or []) or "no host"
+        text = f"hosts: {hosts}" if kind == "step_started" else f"unknown: {hosts}"
+    elif kind == "step_finished":
+        outcomes = event.get("hosts") or {}
+        text = ", ".join(f"{h}={(o or {}).get('status')}" for h, o in sorted(outcomes.items())) or "no host"
+    elif kind == "run_finished":
+        text = f"status {event.get('status')}, exit {event.get('exit_code')}"
+    else:
+        text = str(event.get("text", ""))
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"seq": e.get("seq"), "at": e.get("at"), "type": e.get("type"), "step": e.get("step"),
+             "summary": _summary(e)} for e in events]
 
 
 @app.command("show")
 def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """One run: its request, per-host results and where its files are."""
+    """One run: its request, the timeline of its journal, per-host results and where its files are."""
+    from ..journal import JournalError
     from ..runs import RunDir
     from .output import print_json
 
     run = RunDir.open(state(ctx).settings().runs_dir, run_id)
-    request, report = run.read_json("request.json"), run.read_json("report.json")
+    request, report = run.read_json("request.json") or {}, run.read_json("report.json")
+    journal, events, journal_error = run.journal, None, None
+    if journal.exists():
+        try:
+            events = journal.events()
+        except JournalError as exc:
+            journal_error = str(exc)
+    run_state = None
+    if events is not None:
+        from ..journal import fold
+
+        run_state = fold(events)
     if as_json:
-        print_json({"request": request, "report": report, "dir": str(run.path)})
+        data: dict[str, Any] = {"request": request, "report": report, "dir": str(run.path)}
+        if events is not None:
+            data.update(timeline=_timeline(events), journal=events, state=run_state.to_json() if run_state else None,
+                        journal_notes=journal.notes)
+        if journal_error:
+            data["journal_error"] = journal_error
+        print_json(data)
         return
-    console.print(f"run {run.id} ({run.path})", highlight=False)
+    console.print(f"run {run.id} ({run.path})", highlight=False, markup=False)
     console.print(f"request: {request.get('action')} {request.get('integration', '')} on "
                   f"{', '.join(request.get('targets', []))}", highlight=False, markup=False)
+    if journal_error:
+        err_console.print(f"warning: the journal cannot be trusted: {journal_error}", style="yellow",
+                          highlight=False, markup=False)
+    if events:
+        console.print("timeline:", highlight=False)
+        for item in _timeline(events):
+            at = str(item["at"] or "")[:19].replace("T", " ")
+            step = item["step"] or "-"
+            console.print(f"  {item['seq']:>3}  {at}  {item['type']:<15} {step:<9} {item['summary']}",
+                          highlight=False, markup=False, soft_wrap=True)
+        for note in journal.notes:
+            console.print(f"  note: {note}", style="yellow", highlight=False, markup=False)
     if not report:
+        if run_state is not None and run_state.hosts:
+            where = (f"stopped after {run_state.checkpoint}" if run_state.checkpoint
+                     else "stopped before any step finished")
+            console.print(f"no report: the run did not finish ({run_state.status}, {where})", style="yellow",
+                          highlight=False, markup=False)
+            for host, status in sorted(run_state.hosts.items()):
+                console.print(f"  {host}: {status}", highlight=False, markup=False)
+            return
         console.print("no report: the run did not finish", style="yellow")
         return
-    console.print(f"status: {report['status']} (exit {report.get('exit_code', '?')})", highlight=False)
-    for host, data in sorted(report.get("hosts", {}).items()):
-        line = f"  {host}: {data['status']}"
+    console.print(f"status: {report.get('status')} (exit {report.get('exit_code', '?')})", highlight=False,
+                  markup=False)
+    for host, data in sorted((report.get("hosts") or {}).items()):
+        line = f"  {host}: {data.get('status')}"
         if data.get("evidence"):
             line += "  " + " ".join(f"{k}={v}" for k, v in data["evidence"].items())
         console.print(line, highlight=False, markup=False)
         for failure in data.get("failures", []):
             console.print(f"    {failure}", highlight=False, markup=False)
+
+
+@app.command("export")
+def export_(ctx: typer.Context, run_id: str,
+            out: Annotated[Path | None, typer.Option("--out", help="Where to write the bundle "
+                                                     "(default ./intagent-run-ID.tar.gz).")] = None) -> None:
+    """A redacted .tar.gz of one run (request, report, journal, events, playbooks) for a bug report."""
+    from ..runs import RunDir, export
+
+    run = RunDir.open(state(ctx).settings().runs_dir, run_id)
+    request = run.read_json("request.json") or {}
+    path = export(run, out if out is not None else Path.cwd() / f"intagent-run-{run.id}.tar.gz",
+                  secrets=_known_secrets(request.get("integration")))
+    print(path)
+
+
+def _known_secrets(integration: str | None) -> list[str]:
+    """Secret values this shell could have given the run: masked in the bundle even if they leaked."""
+    import os
+
+    values = [os.environ.get("OPENAI_API_KEY", "")]
+    if integration:
+        try:
+            from ..catalog import Catalog
+
+            found = Catalog().get(integration)
+            values += [os.environ.get(p.env, "") for p in found.manifest.parameters.values() if p.secret and p.env]
+        except Exception:  # noqa: BLE001 - best effort: an unknown integration has no known secrets
+            pass
+    return [v for v in values if v]

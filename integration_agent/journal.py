@@ -1,0 +1,370 @@
+"""The workflow journal: the append-only record of a run's hand-offs, and the state folded from it.
+
+Every hand-off between the steps of a run is a frozen message. The coordinator appends it to
+``journal.jsonl`` in the run directory *before* the next step starts: one JSON line per message,
+flushed and fsynced, numbered from 1 and chained to the line before by a short hash.
+
+The journal is the workflow tracker. The state of a run is never stored, only derived by folding the
+events (:func:`fold`); the checkpoint is the last step that finished, and a resumed run appends to
+the same journal, so its whole history stays in one place.
+
+A crash can leave a torn last line (a write that never returned). Reading skips it with a note;
+the next append drops it before writing. Anything else that breaks the numbering or the chain means
+the file was edited, and the journal refuses to be read or extended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Union
+
+from .errors import IntagentError
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.jsonl"
+# Fields the journal adds to every line; they are not part of a message.
+ENVELOPE = ("seq", "at", "prev")
+
+
+class JournalError(IntagentError):
+    """The journal of a run was modified (a line removed, edited or reordered) or cannot be read."""
+
+
+# -- messages ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """How one host came out of one step."""
+
+    status: str
+    changed: int = 0
+    failures: tuple[str, ...] = ()
+    evidence: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "changed": self.changed, "failures": list(self.failures),
+                "evidence": self.evidence}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostOutcome:
+        return cls(status=str(data["status"]), changed=int(data.get("changed") or 0),
+                   failures=tuple(str(f) for f in data.get("failures") or ()),
+                   evidence=dict(data["evidence"]) if data.get("evidence") is not None else None)
+
+
+@dataclass(frozen=True)
+class RunRequested:
+    """A run was asked for. ``parameters`` are already redacted by the caller."""
+
+    TYPE: ClassVar[str] = "run_requested"
+    action: str
+    integration: str
+    targets: tuple[str, ...]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "action": self.action, "integration": self.integration,
+                "targets": list(self.targets), "parameters": dict(self.parameters)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRequested:
+        return cls(action=str(data["action"]), integration=str(data.get("integration") or ""),
+                   targets=tuple(str(t) for t in data.get("targets") or ()),
+                   parameters=dict(data.get("parameters") or {}))
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step of the run starts on ``hosts``."""
+
+    TYPE: ClassVar[str] = "step_started"
+    step: str
+    hosts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepStarted:
+        return cls(step=str(data["step"]), hosts=tuple(str(h) for h in data.get("hosts") or ()))
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """A step finished; the outcome of each host it ran on."""
+
+    TYPE: ClassVar[str] = "step_finished"
+    step: str
+    hosts: dict[str, HostOutcome] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "step": self.step, "hosts": {h: o.to_dict() for h, o in self.hosts.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepFinished:
+        return cls(step=str(data["step"]),
+                   hosts={str(h): HostOutcome.from_dict(o) for h, o in (data.get("hosts") or {}).items()})
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended with this status and exit code."""
+
+    TYPE: ClassVar[str] = "run_finished"
+    status: str
+    exit_code: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "status": self.status, "exit_code": self.exit_code}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunFinished:
+        return cls(status=str(data["status"]), exit_code=int(data["exit_code"]))
+
+
+@dataclass(frozen=True)
+class RunInterrupted:
+    """The run stopped during ``step`` (None: between steps); where ``hosts`` stand is unknown."""
+
+    TYPE: ClassVar[str] = "run_interrupted"
+    step: str | None
+    hosts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunInterrupted:
+        step = data.get("step")
+        return cls(step=str(step) if step is not None else None,
+                   hosts=tuple(str(h) for h in data.get("hosts") or ()))
+
+
+@dataclass(frozen=True)
+class Note:
+    """Free text worth keeping in the history (a decision, a skipped step, a resume)."""
+
+    TYPE: ClassVar[str] = "note"
+    step: str | None
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "step": self.step, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Note:
+        step = data.get("step")
+        return cls(step=str(step) if step is not None else None, text=str(data.get("text") or ""))
+
+
+Message = Union[RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, Note]
+MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in
+                                  (RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, Note)}
+
+
+def message_from_dict(data: Mapping[str, Any]) -> Message:
+    """The message a journal line (or ``to_dict()``) holds; envelope fields (seq, at) are ignored."""
+    kind = data.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise JournalError(f"unknown journal message type {kind!r}")
+    try:
+        return MESSAGE_TYPES[kind].from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise JournalError(f"malformed {kind} message: {exc!r}") from exc
+
+
+# -- the file ---------------------------------------------------------------------------------------
+
+def _digest(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()[:16]
+
+
+class Journal:
+    """The append-only ``journal.jsonl`` of one run.
+
+    ``path`` is the file itself. ``redact`` is applied to each message's dict before it is written
+    (e.g. a :class:`~integration_agent.redact.Redactor` built from the run's secrets).
+    """
+
+    def __init__(self, path: Path, redact: Callable[[Any], Any] | None = None) -> None:
+        self.path = Path(path)
+        self.redact = redact
+        self.notes: list[str] = []  # what the last read noticed (a torn last line)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def append(self, message: Message) -> int:
+        """Write ``message`` as the next line, on disk (fsynced) before returning; its seq number."""
+        if not hasattr(message, "to_dict") or getattr(message, "TYPE", None) not in MESSAGE_TYPES:
+            raise TypeError(f"not a journal message: {message!r}")
+        body = message.to_dict()
+        if self.redact is not None:
+            body = self.redact(body)
+        body = {k: v for k, v in body.items() if k not in ("type", *ENVELOPE)}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one writer at a time, even from two Journal objects
+            with os.fdopen(os.dup(fd), "rb") as reader:
+                reader.seek(0)
+                data = reader.read()
+            events, torn, last = self._parse(data)
+            if torn:
+                # A write that never returned (a crash): drop it, and say so in the history.
+                os.ftruncate(fd, len(data) - len(torn))
+                self.notes.append(f"dropped a torn last line ({len(torn)} bytes) left by an interrupted write")
+                log.warning("%s: %s", self.path, self.notes[-1])
+            seq = len(events) + 1
+            lines = []
+            if torn:
+                note = Note(None, f"dropped a torn last line of {len(torn)} bytes (a write interrupted by a crash)")
+                line = self._line(seq, last, {k: v for k, v in note.to_dict().items() if k != "type"}, Note.TYPE)
+                lines.append(line)
+                last, seq = line, seq + 1
+            lines.append(self._line(seq, last, body, message.TYPE))
+            os.write(fd, b"".join(line + b"\n" for line in lines))
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # closing releases the lock
+        if created:
+            _fsync_dir(self.path.parent)
+        return seq
+
+    @staticmethod
+    def _line(seq: int, prev: bytes | None, body: dict[str, Any], kind: str) -> bytes:
+        record = {"seq": seq, "at": datetime.now(timezone.utc).isoformat(), "prev": _digest(prev) if prev else None,
+                  "type": kind, **body}
+        return json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event, oldest first, as ``{"seq", "at", "type", ...message fields}``.
+
+        A torn last line is skipped (see :attr:`notes`); a gap, an edit or a reordering raises
+        :class:`JournalError`.
+        """
+        self.notes = []
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        events, torn, _ = self._parse(data)
+        if torn:
+            self.notes.append(f"skipped a torn last line ({len(torn)} bytes): a write interrupted by a crash")
+            log.warning("%s: %s", self.path, self.notes[-1])
+        return [{k: v for k, v in e.items() if k != "prev"} for e in events]
+
+    def messages(self) -> list[Message]:
+        return [message_from_dict(e) for e in self.events()]
+
+    def state(self) -> RunState:
+        return fold(self.events())
+
+    def _parse(self, data: bytes) -> tuple[list[dict[str, Any]], bytes, bytes | None]:
+        """(events, torn tail bytes, last complete raw line); raises when the file was tampered with."""
+        # Only newline-terminated lines were written whole; whatever follows the last newline is torn.
+        complete, newline, torn = data.rpartition(b"\n")
+        events: list[dict[str, Any]] = []
+        last: bytes | None = None
+        for number, line in enumerate(complete.split(b"\n") if newline else [], start=1):
+            where = f"{self.path}: line {number}"
+            try:
+                event = json.loads(line)
+            except ValueError as exc:
+                raise JournalError(f"{where} is not JSON: the journal was modified or damaged") from exc
+            if not isinstance(event, dict) or event.get("type") not in MESSAGE_TYPES:
+                raise JournalError(f"{where} is not a journal event")
+            if event.get("seq") != number:
+                raise JournalError(f"{where} has seq {event.get('seq')!r}, expected {number}: "
+                                   "lines were removed, added or reordered")
+            if event.get("prev") != (_digest(last) if last is not None else None):
+                raise JournalError(f"{where} does not follow the line before it: the journal was edited")
+            events.append(event)
+            last = line
+        return events, torn, last
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- state ------------------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """Where a run stands, derived from its journal only."""
+
+    status: str = "requested"  # requested | running | interrupted | finished
+    action: str | None = None
+    integration: str | None = None
+    targets: list[str] = field(default_factory=list)
+    checkpoint: str | None = None  # the last step that finished
+    current: str | None = None  # a step that started and has not finished
+    hosts: dict[str, str] = field(default_factory=dict)  # last known status per host
+    exit_code: int | None = None
+    steps_done: list[str] = field(default_factory=list)
+
+    def remaining(self, steps: Iterable[str]) -> list[str]:
+        """The steps of ``steps`` (an action's table) not finished yet: where a resume starts."""
+        return [s for s in steps if s not in self.steps_done]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
+    """The state after ``event`` (a journal dict or a message); ``state`` is not changed."""
+    data: Mapping[str, Any] = event if isinstance(event, Mapping) else event.to_dict()
+    kind = data.get("type")
+    if kind == RunRequested.TYPE:
+        targets = [str(t) for t in data.get("targets") or ()]
+        return RunState(status="requested", action=data.get("action"), integration=data.get("integration"),
+                        targets=targets, hosts={t: "pending" for t in targets})
+    new = dataclasses.replace(state, targets=list(state.targets), hosts=dict(state.hosts),
+                              steps_done=list(state.steps_done))
+    if kind == StepStarted.TYPE:
+        new.status, new.current = "running", data.get("step")
+    elif kind == StepFinished.TYPE:
+        for host, outcome in (data.get("hosts") or {}).items():
+            new.hosts[host] = outcome.get("status") if isinstance(outcome, Mapping) else str(outcome)
+        new.status, new.current, new.checkpoint = "running", None, data.get("step")
+        new.steps_done.append(data.get("step"))
+    elif kind == RunInterrupted.TYPE:
+        new.status = "interrupted"
+        if data.get("step") is not None:
+            new.current = data.get("step")
+        for host in data.get("hosts") or ():
+            new.hosts[host] = "unknown"
+    elif kind == RunFinished.TYPE:
+        new.status, new.exit_code, new.current = "finished", data.get("exit_code"), None
+    elif kind == Note.TYPE:
+        pass
+    else:
+        raise JournalError(f"unknown journal event type {kind!r}")
+    return new
+
+
+def fold(events: Iterable[Mapping[str, Any] | Message]) -> RunState:
+    """The state of a run from its events alone (no I/O): ``reduce(apply, events, RunState())``."""
+    return functools.reduce(apply, events, RunState())
