@@ -14,7 +14,7 @@ _EXPORTS = {
     "Settings": ".settings", "load_settings": ".settings",
     "Lab": ".lab", "Executor": ".executor", "PlaybookRun": ".executor", "HostRun": ".executor",
     "ping": ".api", "plan": ".api", "install": ".api", "verify": ".api", "uninstall": ".api",
-    "run_action": ".api", "Catalog": ".catalog", "RunReport": ".lifecycle",
+    "run_action": ".api", "resume": ".api", "generate": ".api", "CustomStep": ".lifecycle", "StepView": ".lifecycle", "Catalog": ".catalog", "RunReport": ".lifecycle",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -63,7 +63,7 @@ def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None
 def run_action(action: str, integration: str, inventory: Path, *, limit: str | None = None,
                variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
-               catalog: Catalog | None = None, generate: bool = False, llm=None):
+               catalog: Catalog | None = None, generate: bool = False, llm=None, steps=()):
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
@@ -98,7 +98,7 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
         })
         lifecycle = Lifecycle(found, inventory, targets, params, run,
                               executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel)
+                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps))
         return lifecycle.execute(action)
 
 
@@ -138,6 +138,46 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     if out is not None:
         export(generation, out)
     return generation, report
+
+
+def resume(run_id: str, *, settings: Settings | None = None, on_event=None, cancel: threading.Event | None = None,
+           catalog: Catalog | None = None):
+    """Continue an interrupted run from its checkpoint, in the same run directory and journal.
+
+    An interrupted apply is reconciled first: check mode on the hosts whose state is unknown decides what
+    still needs applying; nothing is re-applied blindly, nothing is assumed rolled back.
+    """
+    from .errors import ConfigError
+    from .lifecycle import ACTIONS, Lifecycle
+    from .params import ResolvedParams, resolve
+
+    settings = settings or load_settings()
+    run = RunDir.open(settings.runs_dir, run_id)
+    request = run.read_json("request.json") or {}
+    state = run.journal.state()
+    if state.status != "interrupted":
+        raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
+    action = request["action"]
+    found = (catalog or Catalog()).get(request["integration"])
+    if not found.has_role:
+        raise IntegrationError(f"{found.name} has no curated role to resume with")
+    secrets = resolve(found, (), require=action in ("plan", "install")).secrets
+    recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != "********"}
+    params = ResolvedParams(recorded, secrets)
+    inventory = Path(request["inventory"])
+    targets = resolve_hosts(inventory, request.get("limit"))
+    remaining = [s for s in ACTIONS[action] if s not in state.steps_done]
+    if action == "install" and "apply" in remaining:
+        remaining = ["reconcile", *[s for s in remaining if s != "plan"]]
+    locks = HostLocks(settings.runs_dir.parent / "locks")
+    with locks.hold(targets if action in ("install", "uninstall") else (), run.id):
+        lifecycle = Lifecycle(found, inventory, targets, params, run,
+                              executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
+                              limit=request.get("limit"), on_event=on_event, cancel=cancel)
+        for host, status in state.hosts.items():
+            if host in lifecycle.hosts:
+                lifecycle.hosts[host].status = status
+        return lifecycle.execute(action, resume_from=remaining)
 
 
 def plan(integration: str, inventory: Path, **kwargs):

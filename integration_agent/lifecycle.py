@@ -7,6 +7,7 @@ and only the final report decides the exit code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 from .catalog import Integration
 from .errors import ExecutionFailed, RecoveryFailed, TotalFailure, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
+from .journal import HostOutcome, Journal, Note, RunFinished, RunInterrupted, RunRequested, StepFinished, StepStarted
 from .params import ResolvedParams
 from .redact import Redactor
 from .render import render
@@ -47,6 +49,37 @@ STAGES: dict[str, dict[str, Any]] = {
 }
 
 StageEvent = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What a custom step sees: the run and every host's state at that point (a copy)."""
+
+    run_id: str
+    integration: str
+    action: str
+    hosts: dict[str, HostReport]
+
+
+@dataclass(frozen=True)
+class CustomStep:
+    """A step added through the API without editing the coordinator: runs ``run`` after step ``after``.
+
+    Whatever ``run`` returns (a string or a JSON-able value) is recorded in the run's journal.
+    """
+
+    name: str
+    after: str
+    run: Callable[[StepView], Any]
+
+
+def step_table(action: str, custom: tuple[CustomStep, ...] = ()) -> list[str | CustomStep]:
+    """The ordered steps of ``action``: the built-in stages with custom steps inserted after theirs."""
+    table: list[str | CustomStep] = []
+    for stage in ACTIONS[action]:
+        table.append(stage)
+        table.extend(step for step in custom if step.after == stage)
+    return table
 
 
 @dataclass
@@ -101,7 +134,7 @@ class Lifecycle:
     def __init__(self, integration: Integration, inventory: Path, targets: list[str], params: ResolvedParams,
                  run: RunDir, *, executor: Executor, limit: str | None = None,
                  on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = ()) -> None:
         self.integration = integration
         self.inventory = inventory
         self.params = params
@@ -113,26 +146,53 @@ class Lifecycle:
         self.cancel = cancel
         self.hosts = {h: HostReport(h) for h in targets}
         self.redact = Redactor(params.secrets.values())
+        self.custom = tuple(steps)
+        self.journal = Journal(run.path / "journal.jsonl", redact=self.redact)
         self.playbooks = {entry: render("role.yml.j2", role=integration.name, entry=entry,
                                         title=f"intagent {integration.name} {entry}")
                           for entry in ("main", "verify", "uninstall")}
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
 
-    def execute(self, action: str) -> RunReport:
+    def execute(self, action: str, *, resume_from: list[str] | None = None) -> RunReport:
+        """Run the steps of ``action`` (or, resuming, only ``resume_from``), journaling every hand-off."""
         started = datetime.now(timezone.utc).isoformat()
         for entry, text in self.playbooks.items():
             self.run.playbook(f"{entry}.yml", text)
-        for stage in ACTIONS[action]:
-            if stage == "apply" and self.confirm is not None and not self.confirm(self.hosts):
+        if resume_from is None:
+            self.journal.append(RunRequested(action, self.integration.name, tuple(self.hosts),
+                                             self.params.recorded()))
+        table: list[str | CustomStep] = step_table(action, self.custom)
+        if resume_from is not None:
+            table = [s for s in ["reconcile", *table] if (s.name if isinstance(s, CustomStep) else s) in resume_from]
+        current = None
+        for step in table:
+            current = step.name if isinstance(step, CustomStep) else step
+            if step == "apply" and self.confirm is not None and not self.confirm(self.hosts):
                 for host in self._in_play():
                     host.status = "unchanged"
                     host.failures.append("not applied: the plan was not confirmed")
                 break
-            getattr(self, f"_stage_{stage}")(action)
+            self.journal.append(StepStarted(current, tuple(h.host for h in self._in_play())))
+            if isinstance(step, CustomStep):
+                result = step.run(StepView(self.run.id, self.integration.name, action, copy.deepcopy(self.hosts)))
+                if result is not None:
+                    self.journal.append(Note(current, result if isinstance(result, str) else json.dumps(result)))
+            else:
+                getattr(self, f"_stage_{step}")(action)
             if self.cancel is not None and self.cancel.is_set():
                 break
+            self.journal.append(StepFinished(current, self._outcomes(current)))
         self._finish(action)
-        return self._report(action, started)
+        report = self._report(action, started)
+        if report.status == "interrupted":
+            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown")))
+        else:
+            self.journal.append(RunFinished(report.status, report.exit_code))
+        return report
+
+    def _outcomes(self, step: str) -> dict[str, HostOutcome]:
+        return {h.host: HostOutcome(h.status, h.changed.get(step, 0), tuple(h.failures), h.evidence)
+                for h in self.hosts.values()}
 
     # -- stages -----------------------------------------------------------------------------------
     def _in_play(self) -> list[HostReport]:
@@ -183,6 +243,24 @@ class Lifecycle:
                 host.status = "planned" if outcome.changed else "unchanged"
             elif host.status == "pending":
                 host.status = "failed"
+
+    def _stage_reconcile(self, action: str) -> None:
+        """After an interrupted apply: learn each host's real state in check mode before going on."""
+        hosts = [h for h in self.hosts.values() if h.status in ("unknown", "pending", "planned", "applied")]
+        for host in hosts:
+            host.status = "pending"
+        result = self._run("plan", hosts)
+        if result is None:
+            return
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if self._settle(host, outcome, result, "reconcile"):
+                assert outcome is not None
+                host.changes, host.unpredictable = outcome.changes, outcome.unpredictable
+                host.status = "planned" if outcome.changed else "unchanged"
+            elif host.status == "pending":
+                # It may have been changed part way: clean it up rather than guess.
+                host.status, host.needs_rollback = "failed", action == "install"
 
     def _stage_apply(self, action: str) -> None:
         hosts = self._in_play()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .common import console
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +40,13 @@ def register(app: typer.Typer) -> None:
         from ..catalog import Catalog
         from .output import print_json
 
-        item = Catalog().get(name)
+        catalog = Catalog()
+        item = catalog.get(name)
         manifest = item.manifest
+        failures = _known_failures(catalog, item.name)
         if as_json:
-            print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin})
+            print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin,
+                        "known_failures": failures})
             return
         console.print(f"[bold]{manifest.name}[/] {manifest.version} — {manifest.description}", highlight=False)
         console.print("parameters (--var NAME=VALUE):", highlight=False)
@@ -66,5 +72,23 @@ def register(app: typer.Typer) -> None:
         for source in manifest.sources:
             console.print(f"source: {source.title} <{source.url}> ({source.retrieved or 'undated'})",
                           highlight=False, markup=False)
+        if failures:
+            console.print("known failures:", highlight=False)
+        for note in failures:
+            console.print(f"  {note['class'] or 'note'}: {note['title']} ({note['source']}, {note['retrieved']})",
+                          highlight=False, markup=False)
 
     del list_, show
+
+
+def _known_failures(catalog: Catalog, name: str) -> list[dict[str, Any]]:
+    """The integration's learned failure notes; none when the knowledge index cannot be opened."""
+    from ..errors import IntagentError
+    from ..improvement import known_failures
+    from ..knowledge import KnowledgeBase, default_db_path
+
+    try:
+        with KnowledgeBase(default_db_path(), catalog) as kb:
+            return known_failures(name, kb)
+    except (IntagentError, OSError):
+        return []  # the notes are extra information: a broken cache must not hide the integration

@@ -127,4 +127,17 @@ def register(app: typer.Typer) -> None:
         """Remove everything the integration owns (a second run changes nothing)."""
         _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate)
 
-    del plan, install, verify, uninstall
+    @app.command("resume")
+    def resume(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
+        """Continue an interrupted run from its checkpoint (an interrupted apply is reconciled first)."""
+        from ..api import resume as resume_api
+        from .output import print_json, print_report
+
+        with _stop_on_signals() as cancel:
+            report = resume_api(run_id, settings=state(ctx).settings(), on_event=None if as_json else _progress,
+                                cancel=cancel)
+        print_json(report.to_json()) if as_json else print_report(report)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
+
+    del plan, install, verify, uninstall, resume

@@ -73,6 +73,25 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
     shown = run_cli("runs", "show", report["run_id"], env=isolated_env)
     assert "interrupted" in shown.stdout
 
+    resumed = run_cli("resume", report["run_id"], "--json", env=isolated_env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = json.loads(resumed.stdout)
+    assert final["run_id"] == report["run_id"]
+    assert {h["status"] for h in final["hosts"].values()} <= {"installed", "unchanged"}
+    for host in HOSTS:
+        assert final["hosts"][host]["evidence"]["endpoint_ok"] in (True, "True")
+    journal = [json.loads(line) for line in (runs / report["run_id"] / "journal.jsonl").read_text().splitlines()]
+    assert [e["seq"] for e in journal] == list(range(1, len(journal) + 1))
+    flow = [(e["type"], e.get("step")) for e in journal]
+    assert flow[:5] == [("run_requested", None), ("step_started", "plan"), ("step_finished", "plan"),
+                        ("step_started", "apply"), ("run_interrupted", "apply")]
+    assert flow[5:] == [("step_started", "reconcile"), ("step_finished", "reconcile"),
+                        ("step_started", "apply"), ("step_finished", "apply"),
+                        ("step_started", "verify"), ("step_finished", "verify"),
+                        ("step_started", "recover"), ("step_finished", "recover"), ("run_finished", None)]
+    again = run_cli("resume", report["run_id"], env=isolated_env)
+    assert again.returncode == 3 and "not interrupted" in again.stderr
+
 
 def test_one_run_at_a_time_per_host(fresh, isolated_env):
     locks = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "locks"
