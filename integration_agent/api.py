@@ -98,8 +98,23 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
         })
         lifecycle = Lifecycle(found, inventory, targets, params, run,
                               executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps))
+                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
+                              learner=_learner(settings))
         return lifecycle.execute(action)
+
+
+def _learner(settings: Settings):
+    """The improvement agent's entry point, or None when learning is switched off."""
+    if not settings.learn:
+        return None
+
+    def learn(report):
+        from .improvement import learn as learn_from
+        from .knowledge import KnowledgeBase, default_db_path
+
+        with KnowledgeBase(default_db_path()) as kb:
+            return learn_from(report, kb)
+    return learn
 
 
 def _generated(found, settings: Settings, llm, inventory: Path, limit: str | None, variables):
@@ -173,7 +188,8 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     with locks.hold(targets if action in ("install", "uninstall") else (), run.id):
         lifecycle = Lifecycle(found, inventory, targets, params, run,
                               executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                              limit=request.get("limit"), on_event=on_event, cancel=cancel)
+                              limit=request.get("limit"), on_event=on_event, cancel=cancel,
+                              learner=_learner(settings))
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status

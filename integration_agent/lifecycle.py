@@ -11,6 +11,8 @@ import copy
 import hashlib
 import json
 import threading
+import time
+from types import SimpleNamespace
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -28,10 +30,11 @@ from .runs import RunDir
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "plan": ("plan",),
-    "install": ("plan", "apply", "verify", "recover"),
-    "verify": ("verify",),
-    "uninstall": ("uninstall",),
+    "install": ("plan", "apply", "verify", "recover", "learn"),
+    "verify": ("verify", "learn"),
+    "uninstall": ("uninstall", "learn"),
 }
+APPLY_RETRIES = 3  # extra apply attempts for hosts whose failure is transient (package manager lock)
 # Final host statuses that mean "ended as asked", per action.
 SUCCESS: dict[str, frozenset[str]] = {
     "plan": frozenset({"planned", "unchanged"}),
@@ -134,7 +137,8 @@ class Lifecycle:
     def __init__(self, integration: Integration, inventory: Path, targets: list[str], params: ResolvedParams,
                  run: RunDir, *, executor: Executor, limit: str | None = None,
                  on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
-                 cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = ()) -> None:
+                 cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = (),
+                 learner: Callable[[Any], list[Any]] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.integration = integration
         self.inventory = inventory
         self.params = params
@@ -147,6 +151,8 @@ class Lifecycle:
         self.hosts = {h: HostReport(h) for h in targets}
         self.redact = Redactor(params.secrets.values())
         self.custom = tuple(steps)
+        self.learner = learner
+        self.sleep = sleep
         self.journal = Journal(run.path / "journal.jsonl", redact=self.redact)
         self.playbooks = {entry: render("role.yml.j2", role=integration.name, entry=entry,
                                         title=f"intagent {integration.name} {entry}")
@@ -263,16 +269,38 @@ class Lifecycle:
                 host.status, host.needs_rollback = "failed", action == "install"
 
     def _stage_apply(self, action: str) -> None:
+        from .improvement import BY_ID, classify, retry_delays
+
         hosts = self._in_play()
-        result = self._run("apply", hosts)
-        if result is None:
-            return
-        for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if self._settle(host, outcome, result, "apply"):
-                host.status = "applied"
-            elif host.status not in ("unreachable", "unknown"):
-                host.status, host.needs_rollback = "failed", True
+        delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
+        while hosts:
+            result = self._run("apply", hosts)
+            if result is None:
+                return
+            retry = []
+            for host in hosts:
+                outcome = result.hosts.get(host.host)
+                if self._settle(host, outcome, result, "apply"):
+                    host.status = "applied"
+                    continue
+                if host.status in ("unreachable", "unknown"):
+                    continue
+                cause = classify("apply", outcome.failures[0] if outcome and outcome.failures else "")
+                if cause.transient:
+                    host.failures.append(f"apply: {cause.id} is transient: retrying")
+                    retry.append(host)
+                    continue
+                # A host the package repository never reached was not changed: nothing to roll back.
+                untouched = cause.strategy == "stop" and not host.changed.get("apply")
+                host.status, host.needs_rollback = "failed", not untouched
+            cancelled = self.cancel is not None and self.cancel.is_set()
+            if retry and delays and not cancelled:
+                self.sleep(delays.pop(0))
+                hosts = retry
+            else:
+                for host in retry:
+                    host.status, host.needs_rollback = "failed", True
+                hosts = []
 
     def _stage_verify(self, action: str) -> None:
         hosts = self._in_play()
@@ -301,6 +329,19 @@ class Lifecycle:
             else:
                 host.rollback_failed = True
                 host.failures.extend(f"recover: {f}" for f in (outcome.failures if outcome else ["no result"]))
+
+    def _stage_learn(self, action: str) -> None:
+        """Failures become knowledge: classified, de-duplicated notes for the integration (never fatal)."""
+        if self.learner is None or not any(h.status in ("failed", "rolled_back") for h in self.hosts.values()):
+            return
+        try:
+            notes = self.learner(SimpleNamespace(integration=self.integration.name, action=action,
+                                                 run_id=self.run.id, hosts=self.hosts))
+        except Exception as exc:  # learning must never fail a run
+            self.journal.append(Note("learn", f"learning failed: {type(exc).__name__}: {exc}"))
+            return
+        if notes:
+            self.journal.append(Note("learn", "recorded: " + ", ".join(str(n) for n in notes)))
 
     def _stage_uninstall(self, action: str) -> None:
         hosts = self._in_play()

@@ -86,6 +86,7 @@ class Settings(_Strict):
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    learn: bool = Field(True, description="Record classified failures as knowledge of the integration.")
 
 
 def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:

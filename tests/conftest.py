@@ -27,7 +27,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     for name in list(os.environ):
         if name.startswith("INTAGENT_"):
             monkeypatch.delenv(name)
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "INTAGENT_LEARN": "false"}  # tests that learn say so: notes would land in the repository
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

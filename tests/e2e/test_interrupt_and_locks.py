@@ -88,7 +88,8 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
     assert flow[5:] == [("step_started", "reconcile"), ("step_finished", "reconcile"),
                         ("step_started", "apply"), ("step_finished", "apply"),
                         ("step_started", "verify"), ("step_finished", "verify"),
-                        ("step_started", "recover"), ("step_finished", "recover"), ("run_finished", None)]
+                        ("step_started", "recover"), ("step_finished", "recover"),
+                        ("step_started", "learn"), ("step_finished", "learn"), ("run_finished", None)]
     again = run_cli("resume", report["run_id"], env=isolated_env)
     assert again.returncode == 3 and "not interrupted" in again.stderr
 

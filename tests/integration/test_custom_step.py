@@ -25,7 +25,7 @@ def test_custom_step_after_verify(tmp_path, monkeypatch, isolated_env):
         seen.append(view)
         return {"notified": sorted(view.hosts), "statuses": {h: r.status for h, r in view.hosts.items()}}
 
-    settings = load_settings(env={}, cwd=tmp_path, overrides={"runs_dir": str(tmp_path / "runs")})
+    settings = load_settings(env={}, cwd=tmp_path, overrides={"runs_dir": str(tmp_path / "runs"), "learn": False})
     # verify is read-only: the example integration's verify only stats a file, so the controller is untouched.
     report = run_action("verify", "example_motd", inventory, settings=settings, catalog=catalog,
                         steps=[CustomStep(name="notify", after="verify", run=notify)])
@@ -34,5 +34,6 @@ def test_custom_step_after_verify(tmp_path, monkeypatch, isolated_env):
     journal = [json.loads(line) for line in (Path(report.run_dir) / "journal.jsonl").read_text().splitlines()]
     assert [(e["type"], e.get("step")) for e in journal] == [
         ("run_requested", None), ("step_started", "verify"), ("step_finished", "verify"),
-        ("step_started", "notify"), ("note", "notify"), ("step_finished", "notify"), ("run_finished", None)]
+        ("step_started", "notify"), ("note", "notify"), ("step_finished", "notify"),
+        ("step_started", "learn"), ("step_finished", "learn"), ("run_finished", None)]
     assert json.loads(journal[4]["text"]) == {"notified": ["here"], "statuses": {"here": "failed"}}

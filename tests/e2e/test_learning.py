@@ -1,0 +1,46 @@
+"""A stopped package mirror: classified as repository unreachable, not rolled back, and learned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from integration_agent.paths import KNOWLEDGE_DIR
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.lab
+
+
+def test_stopped_mirror_is_classified_and_becomes_knowledge(lab, isolated_env, tmp_path):
+    lab.reset(["lab1"])
+    state = json.loads(lab.state_file.read_text())
+    learned = KNOWLEDGE_DIR / "node_exporter" / "learned"
+    before = set(learned.glob("*.md")) if learned.exists() else set()
+    os.kill(state["mirror_pid"], signal.SIGTERM)
+    time.sleep(0.5)
+    env = {**isolated_env, "INTAGENT_LEARN": "true", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    try:
+        proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab1", "--json", env=env)
+        assert proc.returncode == 11, proc.stdout + proc.stderr
+        host = json.loads(proc.stdout)["hosts"]["lab1"]
+        assert host["status"] == "failed" and not host["needs_rollback"], host
+        assert host["changed"].get("recover") is None  # never rolled back: nothing was changed
+        new = set(learned.glob("*.md")) - before
+        assert len(new) == 1
+        note = next(iter(new)).read_text()
+        assert "class: repository_unreachable" in note and "10.231.0.1" not in note
+        shown = run_cli("show", "node_exporter", env=env)
+        assert "known failures:" in shown.stdout and "repository_unreachable" in shown.stdout
+        again = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab1", "--json", env=env)
+        assert again.returncode == 11
+        assert set(learned.glob("*.md")) - before == new, "the same cause is recorded once"
+    finally:
+        for path in set(learned.glob("*.md")) - before if learned.exists() else ():
+            path.unlink()
+        if learned.exists() and not any(learned.iterdir()):
+            learned.rmdir()
+        lab.up(3)  # restarts the mirror
