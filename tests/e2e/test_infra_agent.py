@@ -65,6 +65,16 @@ def test_license_key_lands_only_in_the_agent_config(standin, isolated_env):
     _assert_no_leak(canary, proc, env)
     assert "********" in json.dumps(json.loads((Path(report["run_dir"]) / "request.json").read_text()))
 
+    bundle = Path(env["XDG_STATE_HOME"]) / "bundle.tar.gz"
+    exported = run_cli("runs", "export", report["run_id"], "--out", str(bundle), env=env)
+    assert exported.returncode == 0, exported.stderr
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+        contents = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert any(n.endswith("journal.jsonl") for n in names) and canary.encode() not in contents
+
     removed = run_cli("uninstall", "infra_agent", "-i", str(standin.inventory_path), "-l", ",".join(HOSTS),
                       *MIRROR_VARS, "--json", env=env)
     assert removed.returncode == 0, removed.stdout + removed.stderr

@@ -44,3 +44,21 @@ def test_stopped_mirror_is_classified_and_becomes_knowledge(lab, isolated_env, t
         if learned.exists() and not any(learned.iterdir()):
             learned.rmdir()
         lab.up(3)  # restarts the mirror
+
+
+def test_package_manager_lock_on_a_host_is_retried(lab, isolated_env):
+    """The apt lock held longer than apt's own wait: the first apply fails, the retry goes through."""
+    lab.reset(["lab2"])
+    address = next(h.address for h in lab.hosts() if h.name == "lab2")
+    holder = ("systemd-run --unit=hold-apt-lock python3 -c \"import fcntl, time; "
+              "fs = [open(p, 'w') for p in ('/var/lib/dpkg/lock-frontend', '/var/lib/apt/lists/lock')]; "
+              "[fcntl.lockf(f, fcntl.LOCK_EX) for f in fs]; time.sleep(75)\"")
+    import subprocess
+
+    assert subprocess.run(lab.ssh_command(address, holder), capture_output=True, timeout=30).returncode == 0
+    proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab2", "--json",
+                   env=isolated_env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    host = json.loads(proc.stdout)["hosts"]["lab2"]
+    assert host["status"] == "installed"
+    assert any("package_manager_lock is transient: retrying" in f for f in host["failures"]), host["failures"]
