@@ -62,3 +62,27 @@ def test_package_manager_lock_on_a_host_is_retried(lab, isolated_env):
     host = json.loads(proc.stdout)["hosts"]["lab2"]
     assert host["status"] == "installed"
     assert any("package_manager_lock is transient: retrying" in f for f in host["failures"]), host["failures"]
+
+
+def test_stopped_mirror_with_generated_playbooks_spends_no_model_call(lab, isolated_env, tmp_path):
+    from tests.conftest import REPO
+    from tests.fakes.openai_server import FakeOpenAI
+
+    lab.reset(["lab3"])
+    plan = (REPO / "tests" / "fixtures" / "llm" / "collectd_plan.json").read_text()
+    with FakeOpenAI([{"content": plan}]) as server:
+        env = {**isolated_env, "OPENAI_BASE_URL": server.base_url, "INTAGENT_LLM_MODEL": "recorded",
+               "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        assert run_cli("generate", "collectd", env=env).returncode == 0
+        assert len(server.chat_requests) == 1
+        os.kill(json.loads(lab.state_file.read_text())["mirror_pid"], signal.SIGTERM)
+        time.sleep(0.5)
+        try:
+            proc = run_cli("install", "collectd", "-i", str(lab.inventory_path), "-l", "lab3", "--generate",
+                           "--json", env=env)
+        finally:
+            lab.up(3)  # restarts the mirror
+        assert proc.returncode == 11, proc.stdout + proc.stderr
+        host = json.loads(proc.stdout)["hosts"]["lab3"]
+        assert host["status"] == "failed" and not host["needs_rollback"]
+        assert len(server.chat_requests) == 1, "a repository failure is not sent back to the model"
