@@ -8,8 +8,8 @@ every chunk and answers searches with citable :class:`Passage` values.
 from __future__ import annotations
 
 from .documents import Chunk, Document, load_document, parse_document
-from .index import (KnowledgeBase, Passage, RefreshResult, Stats, default_db_path, format_for_prompt,
-                    fts_query)
+from .index import KnowledgeBase, Passage, RefreshResult, Stats, default_db_path, fts_query
+from .prompt import format_for_prompt
 
 __all__ = ["Chunk", "Document", "KnowledgeBase", "Passage", "RefreshResult", "Stats", "default_db_path",
            "format_for_prompt", "fts_query", "load_document", "parse_document"]

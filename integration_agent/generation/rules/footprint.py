@@ -1,0 +1,221 @@
+"""The integration's footprint: which paths a task writes or reads, which URLs it fetches from, and whether
+they lie inside the manifest's owns.paths and owns.urls (or the shared allowlist)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..schema import GeneratedTask
+from .data import (DELETABLE_SHARED_PATHS, LOOPBACK, PACKAGE_MODULES, PRIVILEGED_PATHS, REPOSITORY_FILES,
+                   SHARED_DIRECTORIES, SHARED_PATHS, UNIT_DIRECTORIES, WRITE_MODULES)
+from .jinja import is_parameter, is_templated, jinja_names, literal_shape, template_parts
+from .registry import PlanContext
+from .tasks import arg, as_list, is_false, is_true, kind
+
+
+def normalize(path: str) -> str:
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _under(path: str, entry: str) -> bool:
+    entry = normalize(entry)
+    return path == entry or path.startswith(entry.rstrip("/") + "/")
+
+
+def path_allowed(ctx: PlanContext, path: str, action: str) -> bool:
+    """``action`` is write, delete or mkdir; ``path`` is normalized."""
+    if any(_under(path, entry) for entry in ctx.manifest.owns.paths):
+        return True
+    if action == "mkdir" and path in SHARED_DIRECTORIES:
+        return True
+    patterns = DELETABLE_SHARED_PATHS if action == "delete" else SHARED_PATHS
+    return any(fnmatchcase(path, p.format(name=ctx.name)) for p in patterns)
+
+
+def prefix_allowed(ctx: PlanContext, prefix: str, action: str) -> bool:
+    """A templated path's literal start pins it inside the footprint (the rest cannot climb: no '..')."""
+    prefix = normalize(prefix) + ("/" if prefix.endswith("/") else "")
+    if any(prefix.startswith(normalize(e).rstrip("/") + "/") for e in ctx.manifest.owns.paths):
+        return True
+    patterns = DELETABLE_SHARED_PATHS if action == "delete" else SHARED_PATHS
+    return any(prefix.startswith(p.format(name=ctx.name).rstrip("*")) for p in patterns)
+
+
+def path_problem(ctx: PlanContext, value: Any, action: str) -> str | None:
+    verb = "deletes" if action == "delete" else "writes"
+    if not isinstance(value, str) or not value:
+        return f"{verb} a path that is not a string: {value!r}"
+    if not is_templated(value):
+        if not value.startswith("/"):
+            return f"path {value} is not absolute"
+        path = normalize(value)
+        return None if path_allowed(ctx, path, action) else f"path {path} is outside the integration's footprint"
+    if is_parameter(ctx, value):
+        return None
+    parts = template_parts(value)
+    if parts is None:
+        return f"path {value} is not a plain template"
+    if ".." in value:
+        return f"path {value} contains '..'"
+    computed = sorted(jinja_names(value) & ctx.plan_defined)
+    if computed:
+        return f"path {value} is built from {', '.join(computed)}, which the plan itself sets; write it literally"
+    prefix = parts[0] if isinstance(parts[0], str) else ""
+    if not prefix.startswith("/") or not prefix_allowed(ctx, prefix, action):
+        return f"path {value} may be outside the integration's footprint: its literal start {prefix!r} is not inside it"
+    return None
+
+
+def privileged_problem(ctx: PlanContext, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith(("/", "{")):
+        return None
+    path = normalize(literal_shape(value))
+    for directory in UNIT_DIRECTORIES:
+        if _under(path, directory):
+            unit = path[len(directory):].strip("/").split("/")[0]
+            stem = re.split(r"[.@]", unit, maxsplit=1)[0]
+            if stem not in ctx.manifest.owns.services:
+                return f"{path}, a systemd unit of a service the integration does not own"
+            return None
+    hit = next((p for p in PRIVILEGED_PATHS if fnmatchcase(path, p)), None)
+    return f"{path}, a privileged file ({hit})" if hit else None
+
+
+def written_paths(task: GeneratedTask) -> Iterator[tuple[Any, str]]:
+    """(path, action) for every path a task creates, changes or deletes."""
+    k, a, state = kind(task), task.args, task.args.get("state")
+    if k == "file":
+        yield arg(task, "path", "dest", "name"), {"absent": "delete", "directory": "mkdir"}.get(state, "write")
+        if state in ("link", "hard"):
+            yield a.get("src"), "write"
+    elif k in ("copy", "template", "get_url", "unarchive", "uri") and "dest" in a:
+        yield a["dest"], "write"
+    elif k in ("lineinfile", "blockinfile"):
+        yield arg(task, "path", "dest", "destfile", "name"), "write"
+    if k == "get_url" and "tmp_dest" in a:
+        yield a["tmp_dest"], "write"
+    if k == "apt_key" and "keyring" in a:
+        yield a["keyring"], "write"
+    if k == "apt_repository" and "filename" in a:
+        yield f"/etc/apt/sources.list.d/{a['filename']}.list", "delete" if state == "absent" else "write"
+    if k == "yum_repository":
+        directory, name = a.get("reposdir", "/etc/yum.repos.d"), a.get("file", a.get("name"))
+        yield f"{directory}/{name}.repo", "delete" if state == "absent" else "write"
+    if k == "user":
+        home = a.get("home") or f"/home/{a.get('name')}"
+        if state == "absent" and is_true(a.get("remove")):
+            yield home, "delete"
+        elif state != "absent" and (a.get("home") or not is_false(a.get("create_home", True))):
+            yield home, "write"
+
+
+def read_paths(task: GeneratedTask) -> Iterator[Any]:
+    k, a = kind(task), task.args
+    if k == "slurp":
+        yield arg(task, "src", "path")
+    elif k in ("copy", "unarchive") and is_true(a.get("remote_src")):
+        yield a.get("src")
+
+
+def url_matches(literal: str, entry: str, complete: bool) -> bool:
+    """Does a URL (or a templated URL's literal start) lie under an owns.urls entry? Bare hosts mean https."""
+    wanted = urlsplit(entry if "://" in entry else f"https://{entry}/")
+    try:
+        got = urlsplit(literal)
+        if got.scheme.lower() != wanted.scheme.lower() or got.hostname != wanted.hostname or got.port != wanted.port:
+            return False
+    except ValueError:
+        return False
+    if not complete and not got.path.startswith("/"):
+        return False  # the host is not finished: the template could extend it
+    path = normalize(unquote(got.path) or "/") + ("/" if got.path.endswith("/") else "")
+    want = wanted.path or "/"
+    return path.startswith(want) or (complete and (path.rstrip("/") + "/").startswith(want))
+
+
+def url_problem(ctx: PlanContext, url: Any, *, loopback: bool = False) -> str | None:
+    if not isinstance(url, str):
+        return f"URL {url!r} is not a string"
+    parts = template_parts(url)
+    if parts is None:
+        return f"URL {url} is not a plain template"
+    owned = ", ".join(ctx.manifest.owns.urls) or "none"
+    if not isinstance(parts[0], str):
+        if is_parameter(ctx, parts[0]):
+            return None
+        return f"URL {url} must start with a literal URL or one of the integration's parameters"
+    if ".." in url and len(parts) > 1 or jinja_names(url) & ctx.plan_defined:
+        return f"URL {url} is built from values the plan computes"
+    complete = len(parts) == 1
+    if loopback and _is_loopback(ctx, parts):
+        return None
+    if any(url_matches(parts[0], entry, complete) for entry in ctx.manifest.owns.urls):
+        return None
+    return f"URL {url} is not under the integration's URLs ({owned})"
+
+
+def _is_loopback(ctx: PlanContext, parts: list[Any]) -> bool:
+    match = LOOPBACK.match(parts[0])
+    if not match:
+        return False
+    rest = parts[0][match.end():]
+    if rest.startswith("/") or (rest == "" and len(parts) == 1):
+        return True
+    if rest == ":" and len(parts) >= 2 and is_parameter(ctx, parts[1]):  # http://127.0.0.1:{{ port param }}
+        return len(parts) == 2 or (isinstance(parts[2], str) and parts[2].startswith("/"))
+    return False
+
+
+TOKEN = re.compile(r"(?:\{\{.*?\}\}|[^\s{]|\{(?!\{))+")
+
+
+def apt_line_uris(line: str) -> list[str]:
+    """The URI of a one-line apt source (``deb [options] URI suite ...``); anything else as a whole."""
+    tokens = TOKEN.findall(line)
+    if not tokens or tokens[0] not in ("deb", "deb-src"):
+        return [line]
+    i = 1
+    if i < len(tokens) and tokens[i].startswith("["):
+        while i < len(tokens) and not tokens[i].endswith("]"):
+            i += 1
+        i += 1
+    return tokens[i:i + 1] or [""]
+
+
+def repository_file_urls(text: str) -> Iterator[str]:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("deb ", "deb-src ")):
+            yield from apt_line_uris(line)
+        elif match := re.match(r"(baseurl|mirrorlist|metalink|gpgkey|URIs)\s*[=:]\s*(.+)", line, re.IGNORECASE):
+            yield from TOKEN.findall(match.group(2))
+
+
+def task_urls(task: GeneratedTask) -> Iterator[tuple[str, Any]]:
+    """(argument, URL) for every URL a task fetches from or points a package manager at."""
+    k, a = kind(task), task.args
+    keys = {"get_url": ("url",), "uri": ("url",), "apt_key": ("url", "keyserver"),
+            "yum_repository": ("baseurl", "mirrorlist", "metalink", "gpgkey")}.get(k, ())
+    for key in keys:
+        for value in as_list(a.get(key)) if k == "yum_repository" else [a[key]] if key in a else []:
+            yield key, value
+    if k == "get_url" and isinstance(a.get("checksum"), str) and "://" in a["checksum"]:
+        yield "checksum", a["checksum"].partition(":")[2]
+    if k == "apt_repository" and isinstance(a.get("repo"), str):
+        yield from (("repo", uri) for uri in apt_line_uris(a["repo"]))
+    for key, value in (("key", a.get("key")), ("src", a.get("src")), ("deb", a.get("deb"))):
+        if k in ("rpm_key", "unarchive", "apt") and isinstance(value, str) and "://" in value:
+            yield key, value
+    if k in PACKAGE_MODULES:
+        yield from (("name", n) for n in as_list(arg(task, "name", "pkg")) if isinstance(n, str) and "://" in n)
+    dest = arg(task, "dest", "path", "destfile")
+    if k in WRITE_MODULES and isinstance(dest, str) and any(fnmatchcase(normalize(literal_shape(dest)), p)
+                                                             for p in REPOSITORY_FILES):
+        for key in ("content", "line", "block"):
+            if isinstance(a.get(key), str):
+                yield from ((key, url) for url in repository_file_urls(a[key]))

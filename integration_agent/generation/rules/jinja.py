@@ -1,0 +1,141 @@
+"""Jinja read without rendering: parsing, the names and literal parts of a template, the values a template
+built from the user's parameters can take, and expressions that run on or read from the controller."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2 import nodes
+
+from .data import CONTROLLER_ATTRS, CONTROLLER_FILTERS, CONTROLLER_NAMES, DUNDER
+
+if TYPE_CHECKING:
+    from .registry import PlanContext
+
+
+_JINJA = jinja2.Environment()  # Ansible's delimiters; only ever used to parse, never to render
+
+
+def is_templated(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+@lru_cache(maxsize=512)  # check_plan clears it: answers are large and untrusted
+def parse_jinja(text: str, expression: bool = False) -> nodes.Template | str:
+    """The AST of a template, or of a bare expression (``when``); an error message if it does not parse."""
+    source = "{{ " + text + " }}" if expression and not is_templated(text) else text
+    try:
+        return _JINJA.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"{exc.message} (line {exc.lineno})"
+    except RecursionError:
+        return "nested too deeply"
+
+
+def jinja_names(text: str, expression: bool = False) -> frozenset[str]:
+    if not expression and not is_templated(text):
+        return frozenset()
+    ast = parse_jinja(text, expression)
+    return frozenset() if isinstance(ast, str) else frozenset(n.name for n in ast.find_all(nodes.Name))
+
+
+def template_parts(text: str) -> list[str | nodes.Expr] | None:
+    """Literal text and expressions in order (adjacent text merged); None if it has statements or is broken."""
+    if not is_templated(text):
+        return [text]
+    ast = parse_jinja(text)
+    if isinstance(ast, str) or not all(isinstance(stmt, nodes.Output) for stmt in ast.body):
+        return None
+    parts: list[str | nodes.Expr] = []
+    for node in (n for stmt in ast.body for n in stmt.nodes):
+        data = node.data if isinstance(node, nodes.TemplateData) else node
+        if isinstance(data, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += data
+        else:
+            parts.append(data)
+    return parts or [""]
+
+
+def literal_shape(text: str) -> str:
+    """The text with every expression replaced by ``X``: what the value looks like whatever it renders to."""
+    parts = template_parts(text)
+    return "".join(p if isinstance(p, str) else "X" for p in parts) if parts else text
+
+
+def is_parameter(ctx: PlanContext, node: Any) -> bool:
+    """An expression that is one of the user's (non-secret) parameters, with argument-free filters at most."""
+    if isinstance(node, str):
+        parts = template_parts(node)
+        return bool(parts) and len(parts) == 1 and not isinstance(parts[0], str) and is_parameter(ctx, parts[0])
+    while isinstance(node, nodes.Filter) and not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
+        node = node.node
+    return isinstance(node, nodes.Name) and node.name in ctx.parameters and node.name not in ctx.secrets
+
+
+def possible_values(ctx: PlanContext, text: str, parameter: str) -> set[str] | None:
+    """Every string ``text`` can render to when it is built only from literals, the user's parameters
+    (rendered as ``parameter``), ``x if c else y`` and concatenation; None when it uses anything else."""
+    parts = template_parts(text)
+    if parts is None:
+        return None
+    values = {""}
+    for part in parts:
+        options = {part} if isinstance(part, str) else _node_values(ctx, part, parameter)
+        if options is None:
+            return None
+        values = {a + b for a in values for b in options}
+        if len(values) > 64:
+            return None
+    return values
+
+
+def _node_values(ctx: PlanContext, node: nodes.Node, parameter: str) -> set[str] | None:
+    if isinstance(node, nodes.Const) and isinstance(node.value, (str, int)) and not isinstance(node.value, bool):
+        return {str(node.value)}
+    if is_parameter(ctx, node):
+        return {parameter}
+    if isinstance(node, nodes.CondExpr):  # the condition cannot change which values are possible
+        branches = [node.expr1, node.expr2] if node.expr2 is not None else [node.expr1, nodes.Const("")]
+    elif isinstance(node, (nodes.Concat, nodes.Add)):
+        branches = None
+    else:
+        return None
+    if branches is not None:
+        options = [_node_values(ctx, b, parameter) for b in branches]
+        return None if any(o is None for o in options) else set().union(*options)  # type: ignore[arg-type]
+    values = {""}
+    for child in node.nodes if isinstance(node, nodes.Concat) else [node.left, node.right]:
+        options = _node_values(ctx, child, parameter)
+        if options is None:
+            return None
+        values = {a + b for a in values for b in options}
+    return values
+
+
+def owned_name(ctx: PlanContext, value: Any, owned: Iterable[str], suffix: str = "") -> bool:
+    """A literal or templated name that can only render to an owned name (optionally + ``suffix``
+    pattern), or that is exactly one of the user's parameters."""
+    if not isinstance(value, str):
+        return False
+    if is_parameter(ctx, value):
+        return True
+    values = possible_values(ctx, value, "\0")
+    return bool(values) and all(any(re.fullmatch(re.escape(name) + suffix, v) for name in owned) for v in values)
+
+
+def controller_code(ast: nodes.Template) -> Iterator[str]:
+    for node in ast.find_all(nodes.Node):
+        if isinstance(node, nodes.Stmt) and not isinstance(node, nodes.Output):
+            yield "a {% %} statement"
+        elif isinstance(node, nodes.Name) and (node.name in CONTROLLER_NAMES or node.name.startswith("__")):
+            yield f"'{node.name}'"
+        elif isinstance(node, nodes.Getattr) and (node.attr.startswith("_") or node.attr in CONTROLLER_ATTRS):
+            yield f"attribute '.{node.attr}'"
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str) and DUNDER.search(node.value):
+            yield f"'{node.value}'"
+        elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name.rpartition(".")[2] in CONTROLLER_FILTERS:
+            yield f"filter '{node.name}'"
