@@ -71,7 +71,7 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
     """
-    from .lifecycle import ACTIONS, Lifecycle
+    from .lifecycle import ACTIONS
     from .params import resolve
 
     if action not in ACTIONS:
@@ -88,19 +88,29 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
                                hint="generate one from its knowledge with --generate")
     run_id = new_run_id()
     changes_hosts = action in ("install", "uninstall")
-    locks = HostLocks(settings.runs_dir.parent / "locks")
-    with locks.hold(targets if changes_hosts else (), run_id):
+    with _locks(settings).hold(targets if changes_hosts else (), run_id):
         run = RunDir.create(settings.runs_dir, run_id)
         run.write_json("request.json", {
             "action": action, "integration": found.name, "inventory": str(inventory.resolve()), "limit": limit,
             "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
             "source": found.origin, "generation": generated,
         })
-        lifecycle = Lifecycle(found, inventory, targets, params, run,
-                              executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                              limit=limit, on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
-                              learner=_learner(settings))
+        lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=limit, on_event=on_event,
+                               confirm=confirm, cancel=cancel, steps=tuple(steps))
         return lifecycle.execute(action)
+
+
+def _locks(settings: Settings) -> HostLocks:
+    return HostLocks(settings.runs_dir.parent / "locks")
+
+
+def _lifecycle(found, inventory: Path, targets: list[str], params, run: RunDir, settings: Settings, **options):
+    """A Lifecycle wired to this settings' executor and learner (shared by run_action and resume)."""
+    from .lifecycle import Lifecycle
+
+    return Lifecycle(found, inventory, targets, params, run,
+                     executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
+                     learner=_learner(settings), **options)
 
 
 def _learner(settings: Settings):
@@ -163,7 +173,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     still needs applying; nothing is re-applied blindly, nothing is assumed rolled back.
     """
     from .errors import ConfigError
-    from .lifecycle import ACTIONS, Lifecycle
+    from .lifecycle import ACTIONS
     from .params import ResolvedParams, resolve
 
     settings = settings or load_settings()
@@ -184,12 +194,9 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     remaining = [s for s in ACTIONS[action] if s not in state.steps_done]
     if action == "install" and "apply" in remaining:
         remaining = ["reconcile", *[s for s in remaining if s != "plan"]]
-    locks = HostLocks(settings.runs_dir.parent / "locks")
-    with locks.hold(targets if action in ("install", "uninstall") else (), run.id):
-        lifecycle = Lifecycle(found, inventory, targets, params, run,
-                              executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
-                              limit=request.get("limit"), on_event=on_event, cancel=cancel,
-                              learner=_learner(settings))
+    with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
+        lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
+                               on_event=on_event, cancel=cancel)
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status

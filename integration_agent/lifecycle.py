@@ -237,36 +237,34 @@ class Lifecycle:
             return False
         return True
 
-    def _stage_plan(self, action: str) -> None:
-        hosts = self._in_play()
+    def _check_mode(self, hosts: list[HostReport], label: str) -> list[HostReport]:
+        """Check-mode run (the plan): hosts become planned or unchanged; return those that failed it."""
         result = self._run("plan", hosts)
-        assert result is not None
+        failed: list[HostReport] = []
+        if result is None:
+            return failed
         for host in hosts:
             outcome = result.hosts.get(host.host)
-            if self._settle(host, outcome, result, "plan"):
+            if self._settle(host, outcome, result, label):
                 assert outcome is not None
                 host.changes, host.unpredictable = outcome.changes, outcome.unpredictable
                 host.status = "planned" if outcome.changed else "unchanged"
             elif host.status == "pending":
-                host.status = "failed"
+                failed.append(host)
+        return failed
+
+    def _stage_plan(self, action: str) -> None:
+        for host in self._check_mode(self._in_play(), "plan"):
+            host.status = "failed"
 
     def _stage_reconcile(self, action: str) -> None:
         """After an interrupted apply: learn each host's real state in check mode before going on."""
         hosts = [h for h in self.hosts.values() if h.status in ("unknown", "pending", "planned", "applied")]
         for host in hosts:
             host.status = "pending"
-        result = self._run("plan", hosts)
-        if result is None:
-            return
-        for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if self._settle(host, outcome, result, "reconcile"):
-                assert outcome is not None
-                host.changes, host.unpredictable = outcome.changes, outcome.unpredictable
-                host.status = "planned" if outcome.changed else "unchanged"
-            elif host.status == "pending":
-                # It may have been changed part way: clean it up rather than guess.
-                host.status, host.needs_rollback = "failed", action == "install"
+        for host in self._check_mode(hosts, "reconcile"):
+            # It may have been changed part way: clean it up rather than guess.
+            host.status, host.needs_rollback = "failed", action == "install"
 
     def _stage_apply(self, action: str) -> None:
         from .improvement import BY_ID, classify, retry_delays
@@ -367,8 +365,7 @@ class Lifecycle:
         if interrupted:
             self.executor.stop_leftovers()
         for host in self.hosts.values():
-            if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed \
-                    and host.status != "rolled_back":
+            if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed:
                 host.status = "unknown"  # stopped part way: its state is not known until reconciled
                 host.failures.append("interrupted: the run was stopped before this host finished")
             if action == "install" and host.status == "verified":

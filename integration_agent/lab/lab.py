@@ -66,7 +66,6 @@ class Lab:
             state = self._load()
             if rebuild and any(LabHost(**h).running() for h in state["hosts"]):
                 raise LabError("--rebuild replaces the base image under running hosts; run `intagent lab down` first")
-            t0 = time.monotonic()
             if not self.base.ready or rebuild:
                 progress(f"building base image {self.base.path} (debootstrap {self.settings.suite})")
             timings["base_image"] = self.base.ensure(rebuild=rebuild)
@@ -92,10 +91,7 @@ class Lab:
             if to_start:
                 progress(f"booting {len(to_start)} host(s): {', '.join(h.name for h in to_start)}")
             for host in to_start:
-                network.ensure_host_link(host.netns, host.veth, network.host_address(self.settings.subnet, host.index),
-                                         self.settings.subnet)
-                host.prepare(self.base.path, self.key.with_suffix(".pub").read_text(), self.mirror_url)
-                host.start(self.state_dir)
+                self._boot(host)
             state["hosts"] = [by_index[i].to_json() for i in sorted(by_index)]
             self._save(state)
             try:
@@ -153,10 +149,7 @@ class Lab:
             progress(f"resetting {', '.join(h.name for h in chosen)}")
             for host in chosen:
                 host.stop()
-                network.ensure_host_link(host.netns, host.veth, network.host_address(self.settings.subnet, host.index),
-                                         self.settings.subnet)
-                host.prepare(self.base.path, self.key.with_suffix(".pub").read_text(), self.mirror_url)
-                host.start(self.state_dir)
+                self._boot(host)
             state["hosts"] = [h.to_json() for h in hosts]
             self._save(state)
             self._wait_all(chosen)
@@ -199,6 +192,13 @@ class Lab:
         return ["ssh", "-i", str(self.key), *SSH_OPTIONS, "-o", "ConnectTimeout=5", f"root@{address}", command]
 
     # -- internals --------------------------------------------------------------------------------
+    def _boot(self, host: LabHost) -> None:
+        """Plug a host into the bridge, give it a fresh overlay and start its container."""
+        network.ensure_host_link(host.netns, host.veth, network.host_address(self.settings.subnet, host.index),
+                                 self.settings.subnet)
+        host.prepare(self.base.path, self.key.with_suffix(".pub").read_text(), self.mirror_url)
+        host.start(self.state_dir)
+
     def _new_host(self, index: int) -> LabHost:
         name = f"lab{index}"
         return LabHost(name=name, index=index,
