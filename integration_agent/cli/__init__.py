@@ -15,6 +15,7 @@ import typer
 from .. import __version__
 from ..errors import IntagentError
 from . import catalog as catalog_cli
+from . import collection as collection_cli
 from . import generation as generation_cli
 from . import knowledge as knowledge_cli
 from . import lab as lab_cli
@@ -33,6 +34,7 @@ catalog_cli.register(app)
 generation_cli.register(app)
 generation_cli.register_eval(app)
 app.add_typer(knowledge_cli.app, name="knowledge", help="Integration knowledge: search and add documents.")
+app.add_typer(collection_cli.app, name="collection")
 
 
 def _version(value: bool) -> None:
