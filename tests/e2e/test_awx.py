@@ -133,13 +133,16 @@ class AwxJob:
         script.chmod(0o700)
 
     def run(self, ident: str, playbook: str, extravars: dict[str, Any], limit: str | None = None,
-            verbosity: int = 0) -> "JobResult":
+            verbosity: int = 0, check: bool = False) -> "JobResult":
         (self.root / "env" / "extravars").write_text(json.dumps(extravars))
         command = [str(BIN / "ansible-runner"), "run", str(self.root), "-p", playbook, "--ident", ident]
         if limit:
             command += ["--limit", limit]
         if verbosity:
             command.append("-" + "v" * verbosity)
+        # Job type "Check". Written for every job: ansible-runner reuses env/cmdline if it is left behind.
+        cmdline = self.root / "env" / "cmdline"
+        cmdline.write_text("--check --diff") if check else cmdline.unlink(missing_ok=True)
         proc = subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=900)
         return JobResult(self.root / "artifacts" / ident, proc)
 
@@ -164,6 +167,11 @@ def test_awx_jobs_report_per_host_and_the_failure_path_rolls_back_only_the_faile
     blocker = ssh(fresh, "lab2", "systemd-run --unit=port-blocker python3 -m http.server 9100 --bind 0.0.0.0")
     assert blocker.returncode == 0, blocker.stderr
     job = AwxJob(tmp_path / "job", fresh, HOSTS)
+
+    dry_run = job.run("check", "playbooks/install.yml", {"intagent_integration": "node_exporter"}, check=True)
+    assert dry_run.status == "successful", dry_run.stdout()[-3000:]
+    assert dry_run.artifact_data["intagent_outcome"] == {"lab1": "planned", "lab2": "planned"}
+    assert not node_exporter_installed(fresh, "lab1") and not node_exporter_installed(fresh, "lab2")
 
     install = job.run("install", "playbooks/install.yml", {"intagent_integration": "node_exporter"})
     assert install.status == "failed" and install.rc != 0, install.stdout()[-3000:]
