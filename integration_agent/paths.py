@@ -1,11 +1,23 @@
-"""Where the project's own files live (roles, templates, knowledge, ansible.cfg)."""
+"""Where the project's own files live (roles, templates, knowledge, ansible.cfg).
+
+In a checkout, and in an editable install (``pip install -e .``), they sit next to the package at the
+repository root. A built wheel carries a copy of them inside the package, in ``integration_agent/_data/``
+(the build hook in ``setup.py`` puts them there); that folder never exists in a checkout, so its presence
+decides which of the two layouts this is.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+# What intagent reads at run time from PROJECT_ROOT: every one of them ships in the wheel.
+SHIPPED = ("ansible.cfg", "roles", "playbooks", "playbook_templates", "knowledge", "evals")
+# Where a wheel keeps them, relative to the package.
+DATA_DIRNAME = "_data"
+
 PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = PACKAGE_DIR.parent
+_INSTALLED = PACKAGE_DIR / DATA_DIRNAME
+PROJECT_ROOT = _INSTALLED if (_INSTALLED / "ansible.cfg").is_file() else PACKAGE_DIR.parent
 ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
 ROLES_DIR = PROJECT_ROOT / "roles"
 TEMPLATES_DIR = PROJECT_ROOT / "playbook_templates"
