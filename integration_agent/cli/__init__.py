@@ -26,6 +26,9 @@ from .common import State, console, err_console, state
 app = typer.Typer(
     name="intagent", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
     help="Install, verify and remove monitoring integrations on fleets of hosts with Ansible.",
+    # Off a terminal, help and usage errors are click's plain text (typer's rich panels would be coloured
+    # under FORCE_COLOR or GITHUB_ACTIONS even in a log).
+    rich_markup_mode="rich" if console.is_terminal and err_console.is_terminal else None,
 )
 app.add_typer(lab_cli.app, name="lab")
 lifecycle_cli.register(app)

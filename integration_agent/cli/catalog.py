@@ -16,27 +16,27 @@ def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """List the integrations intagent knows (this project's and installed plugins')."""
-        from rich.table import Table
+        from rich.text import Text
 
         from ..catalog import Catalog
-        from .output import print_json
+        from .output import new_table, print_json
 
         items = Catalog().integrations
         if as_json:
             print_json([{"name": i.name, "version": i.manifest.version, "description": i.manifest.description,
                          "curated_role": i.has_role, "origin": i.origin} for i in items.values()])
             return
-        table = Table()
-        for column in ("integration", "version", "curated role", "origin", "description"):
-            table.add_column(column, overflow="fold")
+        table = new_table("integration", "version", "curated role", "origin", "description")
         for item in items.values():
-            table.add_row(item.name, item.manifest.version, "yes" if item.has_role else "no", item.origin,
-                          item.manifest.description)
+            table.add_row(item.name, item.manifest.version, "yes" if item.has_role else "no", Text(item.origin),
+                          Text(item.manifest.description))
         console.print(table)
 
     @app.command("show")
     def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Show one integration: parameters, platforms, footprint and sources."""
+        from rich.text import Text
+
         from ..catalog import Catalog
         from .output import print_json
 
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
             print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin,
                         "known_failures": failures})
             return
-        console.print(f"[bold]{manifest.name}[/] {manifest.version} — {manifest.description}", highlight=False)
+        console.print(Text.assemble((manifest.name, "bold"), f" {manifest.version} — {manifest.description}"))
         console.print("parameters (--var NAME=VALUE):", highlight=False)
         for pname, p in manifest.parameters.items():
             flags = [p.type]
@@ -63,12 +63,12 @@ def register(app: typer.Typer) -> None:
         for platform in manifest.platforms:
             lab = " (tested in the lab)" if platform.tested_in_lab else ""
             console.print(f"platform: {platform.family}: {', '.join(platform.distributions)} "
-                          f"{', '.join(platform.versions)}{lab}", highlight=False)
+                          f"{', '.join(platform.versions)}{lab}", highlight=False, markup=False)
         owns = manifest.owns
         for label, values in (("packages", owns.packages), ("services", owns.services), ("paths", owns.paths),
                               ("users", owns.users), ("ports", owns.ports)):
             if values:
-                console.print(f"owns {label}: {', '.join(map(str, values))}", highlight=False)
+                console.print(f"owns {label}: {', '.join(map(str, values))}", highlight=False, markup=False)
         for source in manifest.sources:
             console.print(f"source: {source.title} <{source.url}> ({source.retrieved or 'undated'})",
                           highlight=False, markup=False)

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console
+from .common import console, err_console, strip_control
 
 app = typer.Typer(no_args_is_help=True, help="Knowledge documents: search them with citations, add new ones.")
-
-# Passages are untrusted text: never let one drive the terminal (escape sequences) or rich markup.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    return _CONTROL.sub("", text)
 
 
 def _open():
@@ -47,18 +39,19 @@ def search(
     if not passages:
         err_console.print("no passage matches", markup=False)
         return
+    # Passages are untrusted text: never let one drive the terminal (escape sequences) or rich markup.
     if not console.is_terminal:
         for p in passages:
-            print(f"{p.id}  score {p.score:.2f}\n  {_clean(p.title)}\n  {_clean(p.source)}\n")
-            print("\n".join("    " + line for line in _clean(p.text).splitlines()), end="\n\n")
+            print(f"{p.id}  score {p.score:.2f}\n  {strip_control(p.title)}\n  {strip_control(p.source)}\n")
+            print("\n".join("    " + line for line in strip_control(p.text).splitlines()), end="\n\n")
         return
     from rich.panel import Panel
     from rich.text import Text
 
     for p in passages:
-        header = Text.assemble((p.id, "bold cyan"), f"  score {p.score:.2f}  ", (_clean(p.title), "bold"))
-        console.print(Panel(Text(_clean(p.text)), title=header, title_align="left",
-                            subtitle=Text(_clean(p.source), style="dim"), subtitle_align="left"))
+        header = Text.assemble((p.id, "bold cyan"), f"  score {p.score:.2f}  ", (strip_control(p.title), "bold"))
+        console.print(Panel(Text(strip_control(p.text)), title=header, title_align="left",
+                            subtitle=Text(strip_control(p.source), style="dim"), subtitle_align="left"))
 
 
 @app.command("add")

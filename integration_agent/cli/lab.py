@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, state
+from .common import console, progress, state
 
 app = typer.Typer(no_args_is_help=True, help="Disposable test hosts (systemd-nspawn) on this machine.")
 
@@ -19,7 +19,7 @@ def _lab(ctx: typer.Context):
 
 
 def _progress(message: str) -> None:
-    err_console.print(f"lab: {message}", markup=False, highlight=False)
+    progress(f"lab: {message}")
 
 
 @app.command("up")
@@ -60,9 +60,7 @@ def inventory(ctx: typer.Context) -> None:
 @app.command("status")
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the lab's hosts and whether each one runs and answers SSH."""
-    from rich.table import Table
-
-    from .output import print_json
+    from .output import new_table, print_json
 
     rows = _lab(ctx).status()
     if as_json:
@@ -71,9 +69,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     if not rows:
         console.print("no lab hosts")
         return
-    table = Table()
-    for col in ("host", "address", "running", "answers"):
-        table.add_column(col)
+    table = new_table("host", "address", "running", "answers")
     for row in rows:
         table.add_row(row.name, row.address, "yes" if row.running else "[red]no[/]",
                       "yes" if row.answers else "[red]no[/]")

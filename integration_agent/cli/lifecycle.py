@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import console, err_console, state
+from .common import err_console, interactive, progress, state
 
 InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory file or directory.")]
 LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
@@ -30,7 +29,7 @@ def _progress(stage: str, event: dict[str, Any]) -> None:
     data = event.get("event_data") or {}
     host, task = data.get("host"), data.get("task", "")
     if name == "playbook_on_start":
-        err_console.print(f"[bold]{stage}[/]" if err_console.is_terminal else f"{stage}: started", highlight=False)
+        progress(f"{stage}: started", "bold")
         return
     if not host:
         return
@@ -41,10 +40,7 @@ def _progress(stage: str, event: dict[str, Any]) -> None:
         word = _EVENT_WORDS[name]
     else:
         return
-    style = {"failed": "red", "unreachable": "red"}.get(word, "yellow")
-    text = f"  {stage:<9} {host:<16} {word:<12} {task}"
-    err_console.print(f"[{style}]{text}[/]" if err_console.is_terminal else text, markup=err_console.is_terminal,
-                      highlight=False)
+    progress(f"  {stage:<9} {host:<16} {word:<12} {task}", "red" if word in ("failed", "unreachable") else "yellow")
 
 
 @contextlib.contextmanager
@@ -67,9 +63,11 @@ def _stop_on_signals():
 
 
 def _prompt_secret(name: str, param) -> str | None:
-    if not sys.stdin.isatty():
+    """A hidden prompt on a terminal (on stderr: stdout may be a JSON document); never off one."""
+    if not interactive():
         return None
-    return typer.prompt(f"{name} ({param.description})", hide_input=True, default="", show_default=False) or None
+    return typer.prompt(f"{name} ({param.description})", hide_input=True, default="", show_default=False,
+                        err=True) or None
 
 
 def _confirm(hosts) -> bool:
@@ -87,12 +85,12 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str
     from ..api import run_action
     from .output import print_json, print_report
 
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    ask = action == "install" and not yes and not as_json and interactive()
     with _stop_on_signals() as cancel:
         report = run_action(
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
-            on_event=None if as_json else _progress, prompt=_prompt_secret, generate=generate, cancel=cancel,
-            confirm=_confirm if (action == "install" and interactive and not yes and not as_json) else None)
+            on_event=_progress, prompt=_prompt_secret, generate=generate, cancel=cancel,
+            confirm=_confirm if ask else None)
     if as_json:
         print_json(report.to_json())
     else:
@@ -134,8 +132,7 @@ def register(app: typer.Typer) -> None:
         from .output import print_json, print_report
 
         with _stop_on_signals() as cancel:
-            report = resume_api(run_id, settings=state(ctx).settings(), on_event=None if as_json else _progress,
-                                cancel=cancel)
+            report = resume_api(run_id, settings=state(ctx).settings(), on_event=_progress, cancel=cancel)
         print_json(report.to_json()) if as_json else print_report(report)
         if report.exit_code:
             raise typer.Exit(report.exit_code)

@@ -1,11 +1,14 @@
-"""How results look: rich tables on a terminal, plain text otherwise, one JSON document with --json."""
+"""How results look: rich tables on a terminal, ASCII tables of plain text otherwise, one JSON document
+with --json. Text that comes from hosts or files is printed as ``Text``, never parsed as markup."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from .common import console
 
@@ -16,14 +19,19 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def new_table(*columns: str, **options: Any) -> Table:
+    """A table with these columns (long cells fold): rich's box on a terminal, ASCII off one."""
+    table = Table(box=box.HEAVY_HEAD if console.is_terminal else box.ASCII2, **options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def print_ping(report) -> None:
-    table = Table(title="ping", caption=f"run {report.run_id}")
-    table.add_column("host")
-    table.add_column("status")
-    table.add_column("detail", overflow="fold")
+    table = new_table("host", "status", "detail", title="ping", caption=f"run {report.run_id}")
     for host, outcome in sorted(report.hosts.items()):
-        style = _STYLE.get(outcome["status"], "")
-        table.add_row(host, f"[{style}]{outcome['status']}[/]" if style else outcome["status"], outcome["detail"])
+        table.add_row(Text(host), Text(outcome["status"], style=_STYLE.get(outcome["status"], "")),
+                      Text(str(outcome["detail"])))
     console.print(table)
 
 
@@ -32,23 +40,22 @@ _HOST_STYLE = {"installed": "green", "verified": "green", "uninstalled": "green"
                "unknown": "magenta"}
 
 
-def _styled(status: str) -> str:
-    style = _HOST_STYLE.get(status)
-    return f"[{style}]{status}[/]" if style else status
+def _styled(status: str) -> Text:
+    return Text(status, style=_HOST_STYLE.get(status, ""))
 
 
 def print_plan(hosts) -> None:
     """What check mode predicts per host: changed tasks (with diffs) and what it cannot predict."""
     for name, host in sorted(hosts.items()):
-        console.print(f"[bold]{name}[/]: {_styled(host.status)}", highlight=False)
+        console.print(Text.assemble((name, "bold"), ": ", _styled(host.status)))
         for change in host.changes:
             console.print(f"  would change: {change['task']}", markup=False, highlight=False)
             for line in _diff_lines(change.get("diff"))[:20]:
                 console.print(f"    {line}", markup=False, highlight=False)
         for task in host.unpredictable:
-            console.print(f"  [yellow]cannot predict in check mode:[/] {task}", highlight=False)
+            console.print(Text.assemble("  ", ("cannot predict in check mode:", "yellow"), f" {task}"))
         for failure in host.failures:
-            console.print(f"  [red]{failure}[/]", highlight=False)
+            console.print(Text(f"  {failure}", style="red"))
 
 
 def _diff_lines(diff: Any) -> list[str]:
@@ -75,15 +82,13 @@ def print_report(report) -> None:
     """The summary table at the end of a run."""
     if report.action == "plan":
         print_plan(report.hosts)
-    table = Table(title=f"{report.action} {report.integration}: {report.status}",
-                  caption=f"run {report.run_id} · {report.run_dir}")
-    for column in ("host", "status", "changed", "evidence", "problems"):
-        table.add_column(column, overflow="fold")
+    table = new_table("host", "status", "changed", "evidence", "problems",
+                      title=f"{report.action} {report.integration}: {report.status}",
+                      caption=Text(f"run {report.run_id} · {report.run_dir}"))
     for name, host in sorted(report.hosts.items()):
         changed = " ".join(f"{stage}={n}" for stage, n in host.changed.items())
-        evidence = _evidence(host.evidence)
-        problems = "; ".join(host.failures[:3])
-        table.add_row(name, _styled(host.status), changed, evidence, problems)
+        table.add_row(Text(name), _styled(host.status), changed, Text(_evidence(host.evidence)),
+                      Text("; ".join(host.failures[:3])))
     console.print(table)
 
 

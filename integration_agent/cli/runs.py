@@ -21,10 +21,8 @@ def list_(ctx: typer.Context,
           host: Annotated[str | None, typer.Option("--host", help="Only runs that targeted this host.")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every run, newest first."""
-    from rich.table import Table
-
     from ..runs import list_runs, run_status
-    from .output import print_json
+    from .output import new_table, print_json
 
     rows = []
     for run in list_runs(state(ctx).settings().runs_dir, integration=integration, status=status, host=host):
@@ -34,9 +32,7 @@ def list_(ctx: typer.Context,
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("run", "action", "integration", "status", "hosts"):
-        table.add_column(column)
+    table = new_table("run", "action", "integration", "status", "hosts")
     for row in rows:
         table.add_row(row["run_id"], row["action"] or "", row["integration"] or "", row["status"], str(row["hosts"]))
     console.print(table)
