@@ -10,12 +10,13 @@ from typing import Any
 
 from .catalog import Catalog
 from .errors import IntegrationError
-from .executor import EventSink, Executor
+from .executor import EventSink
 from .inventory import resolve_hosts
 from .render import render
 from .locks import HostLocks
 from .runs import RunDir, new_run_id
 from .settings import Settings, load_settings
+from .streaming import make_executor
 
 
 @dataclass
@@ -40,7 +41,7 @@ def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None
     run.write_json("request.json", {"action": "ping", "inventory": str(inventory.resolve()), "limit": limit,
                                     "targets": targets, "created": datetime.now(timezone.utc).isoformat()})
     playbook = run.playbook("ping.yml", render("ping.yml.j2"))
-    result = Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout).run(
+    result = make_executor(settings).run(
         playbook, inventory, limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
     hosts: dict[str, dict[str, Any]] = {}
     for host in targets:
@@ -109,7 +110,7 @@ def _lifecycle(found, inventory: Path, targets: list[str], params, run: RunDir, 
     from .lifecycle import Lifecycle
 
     return Lifecycle(found, inventory, targets, params, run,
-                     executor=Executor(forks=settings.ansible.forks, timeout=settings.ansible.timeout),
+                     executor=make_executor(settings),
                      learner=_learner(settings), **options)
 
 

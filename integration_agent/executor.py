@@ -4,6 +4,9 @@ Each run gets a fresh private data dir on a memory file system (``/dev/shm`` whe
 ansible-runner's own artifacts (which hold the command line, environment and raw events) never reach
 the disk; only redacted events are kept, in the caller's run directory. Secret variables are handed
 to Ansible in a 0600 vars file in that private dir, which is removed when the run ends.
+
+``Executor`` runs Ansible here; ``streaming.StreamingExecutor`` sends the same job to a worker process
+and shares everything else (event folding, redaction, events file, secrets file).
 """
 
 from __future__ import annotations
@@ -30,27 +33,31 @@ MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]
 Status = Literal["successful", "failed", "timeout", "canceled", "error"]
 
-# Inventory safety and quiet, machine-readable output whatever the user's environment says.
+# Inventory safety and quiet, machine-readable output whatever the user's environment says. They name
+# no path, so a streamed job carries them to a worker on another machine as they are.
 SAFE_ENV = {
-    "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
     "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
     "ANSIBLE_HOST_PATTERN_MISMATCH": "error",
     "ANSIBLE_NOCOLOR": "True",
     "ANSIBLE_FORCE_COLOR": "False",
     "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
 }
+# This checkout's settings and curated roles: paths that mean something on this machine only.
+LOCAL_ENV = {"ANSIBLE_CONFIG": str(ANSIBLE_CFG), "ANSIBLE_ROLES_PATH": str(ROLES_DIR)}
 
+
+def venv_path() -> str:
+    """PATH with this Python's scripts first, so a venv's ``ansible-playbook`` (or ``ansible-runner``)
+    is found even when the venv is not activated."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    return path if bindir in path.split(os.pathsep) else bindir + os.pathsep + path
 
 
 def ansible_env(**extra: str) -> dict[str, str]:
-    """Variables for an Ansible process: the safety settings, and this Python's scripts on PATH
-    (so a venv's ``ansible-playbook`` is found even when the venv is not activated)."""
-    bindir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if bindir not in path.split(os.pathsep):
-        path = bindir + os.pathsep + path
-    return {**SAFE_ENV, "PATH": path, **extra}
+    """Variables for an Ansible process on this machine: the safety settings, this checkout's
+    ansible.cfg and roles, and the venv on PATH."""
+    return {**SAFE_ENV, **LOCAL_ENV, "PATH": venv_path(), **extra}
 
 
 # The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
@@ -99,9 +106,31 @@ class PlaybookRun:
         return sorted(h for h, r in self.hosts.items() if not r.succeeded)
 
 
-def _fresh_private_dir() -> Path:
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="intagent-run-", dir=base))
+def memory_dir() -> str | None:
+    """A memory file system to keep job files on (None: none here, use the default temporary dir)."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+def fresh_private_dir(prefix: str = "intagent-run-") -> Path:
+    """A new 0700 directory on a memory file system when there is one."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=memory_dir()))
+
+
+@dataclass
+class Job:
+    """One playbook run, as ``Executor.run`` prepared it for ansible-runner."""
+
+    private: Path  # the fresh private data dir, removed when the run ends
+    playbook: Path
+    inventory: Path
+    limit: str | None
+    extravars: dict[str, Any]
+    options: list[str]  # --check, --diff
+    secrets_file: Path | None  # the 0600 secret vars file, inside ``private``
+    env: dict[str, str]  # safety settings, timeout and run marker: no path of this machine
+    roles_path: Path | None  # searched before the curated roles
+    handle: Callable[[dict[str, Any]], bool]  # folds, redacts and records one event
+    redact: Redactor
 
 
 class Executor:
@@ -148,11 +177,9 @@ class Executor:
             roles_path: Path | None = None,
             on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PlaybookRun:
         """Run ``playbook`` against ``inventory``; a failed play is a status, never an exception."""
-        import ansible_runner  # heavy: imported only when a run happens
-
         secrets = dict(secrets or {})
         redact = Redactor(secrets.values())
-        private = _fresh_private_dir()
+        private = fresh_private_dir()
         hosts: dict[str, HostRun] = {}
         seen = {"stats": False, "count": 0}
         sink = open(events_file, "a", encoding="utf-8") if events_file else None
@@ -168,30 +195,19 @@ class Executor:
                 on_event(event)
             return False  # never let ansible-runner write raw events to disk
 
-        cmdline = []
-        if check:
-            cmdline.append("--check")
-        if diff:
-            cmdline.append("--diff")
+        secret_file = None
         if secrets:
             secret_file = private / "secrets.json"
             fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(secrets, fh)
-            cmdline += ["-e", f"@{secret_file}"]
-        env = ansible_env(ANSIBLE_TIMEOUT=str(self.timeout), **{MARKER_ENV: self.marker})
-        if roles_path is not None:
-            env["ANSIBLE_ROLES_PATH"] = f"{roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
+        options = [flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted]
+        job = Job(private=private, playbook=playbook.resolve(), inventory=inventory.resolve(), limit=limit,
+                  extravars=dict(extravars or {}), options=options, secrets_file=secret_file,
+                  env={**SAFE_ENV, "ANSIBLE_TIMEOUT": str(self.timeout), MARKER_ENV: self.marker},
+                  roles_path=roles_path, handle=handle, redact=redact)
         try:
-            runner = ansible_runner.run(
-                private_data_dir=str(private), playbook=str(playbook.resolve()),
-                inventory=str(inventory.resolve()), limit=limit, extravars=dict(extravars or {}),
-                cmdline=" ".join(cmdline) or None, envvars=env, forks=self.forks, quiet=True,
-                suppress_env_files=True, suppress_output_file=True, event_handler=handle,
-                cancel_callback=(lambda: cancel.is_set()) if cancel else None,
-                project_dir=str(playbook.resolve().parent),
-            )
-            status, rc = runner.status, runner.rc if runner.rc is not None else -1
+            status, rc = self._invoke(job, cancel)
             if cancel is not None and cancel.is_set():
                 self.stop_leftovers()
         finally:
@@ -199,6 +215,23 @@ class Executor:
                 sink.close()
             shutil.rmtree(private, ignore_errors=True)
         return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"])
+
+    def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
+        """Run ``job`` with ansible-runner in this process, Ansible on this machine."""
+        import ansible_runner  # heavy: imported only when a run happens
+
+        cmdline = [*job.options, *(["-e", f"@{job.secrets_file}"] if job.secrets_file else [])]
+        env = ansible_env(**job.env)
+        if job.roles_path is not None:
+            env["ANSIBLE_ROLES_PATH"] = f"{job.roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
+        runner = ansible_runner.run(
+            private_data_dir=str(job.private), playbook=str(job.playbook), inventory=str(job.inventory),
+            limit=job.limit, extravars=job.extravars, cmdline=" ".join(cmdline) or None, envvars=env,
+            forks=self.forks, quiet=True, suppress_env_files=True, suppress_output_file=True,
+            event_handler=job.handle, cancel_callback=(lambda: cancel.is_set()) if cancel else None,
+            project_dir=str(job.playbook.parent),
+        )
+        return runner.status, runner.rc if runner.rc is not None else -1
 
     @staticmethod
     def _fold(event: dict[str, Any], hosts: dict[str, HostRun], seen: dict[str, Any]) -> None:

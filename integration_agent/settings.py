@@ -9,10 +9,11 @@ validated once, together, and an error names the key and the layer (file or vari
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -56,11 +57,26 @@ class LabSettings(_Strict):
     boot_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a host to answer SSH.")
 
 
+def _command(value: str) -> str:
+    """A command line that splits into at least a program (it is run without a shell)."""
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid command line: {exc}") from None
+    if not words:
+        raise ValueError("empty command")
+    return value
+
+
 class AnsibleSettings(_Strict):
     """How intagent drives Ansible."""
 
     forks: int = Field(20, ge=1, le=500, description="Hosts changed in parallel.")
     timeout: int = Field(30, ge=1, description="SSH connection timeout in seconds.")
+    executor: Literal["local", "streaming"] = Field(
+        "local", description="local: Ansible runs here; streaming: each playbook is streamed to worker_command.")
+    worker_command: Annotated[str, AfterValidator(_command)] = Field(
+        "ansible-runner worker", description="The streaming executor's worker, split like a shell would.")
 
 
 class LLMSettings(_Strict):

@@ -1,0 +1,247 @@
+"""The streaming executor: every playbook runs through ansible-runner's transmit -> worker -> process.
+
+This is how AWX and receptor send jobs to execution nodes. The controller zips the job's private data
+dir into a stream (``transmit``), a worker command (``ansible-runner worker``, or the same over
+``ssh -T node``) unpacks and runs it and streams events back, and the controller turns that stream into
+events again (``process``), folded exactly like a local run's.
+
+The job is self-contained because the worker may be another machine: the playbook, the roles it can
+use and a copy of ansible.cfg in ``project/``, the inventory in ``inventory/``, the 0600 secret vars
+file at the top, and only environment variables that name no path of this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import ConfigError, ExecutionFailed
+from .executor import MARKER_ENV, Executor, Job, Status, fresh_private_dir, memory_dir, venv_path
+from .paths import ANSIBLE_CFG, ROLES_DIR
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# What a worker that ran the job reports last (anything else, e.g. "error", means it never ran it).
+RESULTS = ("successful", "failed", "timeout", "canceled")
+HINT = "see ansible.worker_command (INTAGENT_ANSIBLE_WORKER_COMMAND)"
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor ``settings.ansible.executor`` names."""
+    ansible = settings.ansible
+    if ansible.executor == "streaming":
+        return StreamingExecutor(forks=ansible.forks, timeout=ansible.timeout,
+                                 worker_command=shlex.split(ansible.worker_command))
+    return Executor(forks=ansible.forks, timeout=ansible.timeout)
+
+
+class StreamingExecutor(Executor):
+    """Runs each playbook in a separate worker process that reads the job on stdin, events on stdout."""
+
+    def __init__(self, *, forks: int = 20, timeout: int = 30,
+                 worker_command: Sequence[str] = ("ansible-runner", "worker")) -> None:
+        super().__init__(forks=forks, timeout=timeout)
+        self.worker_command = list(worker_command)
+
+    def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
+        import ansible_runner  # heavy: imported only when a run happens
+
+        playbook, inventory = _stage(job)
+        cmdline = [*job.options]
+        if job.secrets_file:  # relative: the worker runs ansible-playbook in its own project dir
+            cmdline += ["-e", f"@{os.path.relpath(job.secrets_file, playbook.parent)}"]
+        transmit = {
+            "private_data_dir": str(job.private), "playbook": str(playbook), "inventory": str(inventory),
+            "limit": job.limit, "extravars": job.extravars, "cmdline": " ".join(cmdline) or None,
+            # Relative to the project dir: the sent ansible.cfg, whatever the worker's environment says.
+            "envvars": {**job.env, "ANSIBLE_CONFIG": "ansible.cfg"}, "forks": self.forks,
+            "quiet": True, "suppress_env_files": True, "suppress_output_file": True,
+        }
+        statuses: list[dict[str, Any]] = []
+        # The worker's TMPDIR: it unpacks the job (secrets included) into a private dir made there.
+        scratch = fresh_private_dir("intagent-worker-")
+        try:
+            with _temp_files_in(memory_dir()):
+                worker = _Worker(self.worker_command, {**os.environ, "PATH": venv_path(), "TMPDIR": str(scratch),
+                                                       MARKER_ENV: self.marker})
+                with worker.watched(cancel):
+                    worker.feed(lambda out: ansible_runner.run(streamer="transmit", _output=out, **transmit))
+                    ansible_runner.run(
+                        streamer="process", _input=worker.stdout, private_data_dir=str(job.private),
+                        event_handler=job.handle, quiet=True, cancel_callback=lambda: False,
+                        status_handler=lambda data, runner_config: statuses.append(data))
+                exit_code = worker.wait()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # the worker's own cleanup does not run when killed
+        rc = _read_rc(job.private / "artifacts" / "rc", exit_code)
+        last = statuses[-1] if statuses else {}
+        if last.get("status") in RESULTS:
+            return last["status"], rc
+        if cancel is not None and cancel.is_set():
+            return "canceled", rc
+        self.stop_leftovers()  # whatever a crashed local worker left running
+        raise ExecutionFailed(job.redact.text(worker.failure(exit_code, last.get("job_explanation"))), hint=HINT)
+
+
+def _read_rc(path: Path, default: int) -> int:
+    """ansible-playbook's exit code, from the artifacts the worker sent back (``default`` without them)."""
+    text = path.read_text().strip() if path.is_file() else ""
+    return int(text) if text.lstrip("-").isdigit() else default
+
+
+def _stage(job: Job) -> tuple[Path, Path]:
+    """Copy into the private data dir what a worker on another machine needs; return the playbook and
+    inventory paths inside it (ansible-runner sends them relative to that dir)."""
+    project = job.private / "project"
+    project.mkdir(mode=0o700)  # ansible ignores an ansible.cfg in a world-writable cwd
+    playbook = project / job.playbook.name
+    shutil.copyfile(job.playbook, playbook)
+    shutil.copyfile(ANSIBLE_CFG, project / "ansible.cfg")
+    roles = project / "roles"  # next to the playbook: ansible looks there first
+    sources = [s for s in (job.roles_path, ROLES_DIR) if s is not None and s.is_dir()]
+    for source in sources:  # the run's roles win, as on ANSIBLE_ROLES_PATH locally
+        for role in sorted(source.iterdir()):
+            if role.is_dir() and not (roles / role.name).exists():
+                shutil.copytree(role, roles / role.name, ignore=shutil.ignore_patterns("__pycache__"))
+    inventories = job.private / "inventory"
+    inventories.mkdir(mode=0o700)
+    inventory = inventories / job.inventory.name
+    if job.inventory.is_dir():
+        shutil.copytree(job.inventory, inventory)
+    else:
+        shutil.copy(job.inventory, inventory)  # keeps the mode: an inventory script stays executable
+        for extra in ("group_vars", "host_vars"):  # ansible reads these next to an inventory file
+            if (job.inventory.parent / extra).is_dir():
+                shutil.copytree(job.inventory.parent / extra, inventories / extra)
+    return playbook, inventory
+
+
+class _Worker:
+    """The worker command as a child process in its own session: the job goes to its stdin, the event
+    stream comes from its stdout, the last lines of its stderr are kept to explain a failure."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.command = command
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env, start_new_session=True)
+        except OSError as exc:
+            raise ConfigError(f"the worker command {shlex.join(command)!r} cannot start: {exc.strerror}",
+                              hint=HINT) from None
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self.stdout = self.proc.stdout
+        self.tail: deque[str] = deque(maxlen=10)
+        self.feed_error: Exception | None = None
+        self._threads = [threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True)]
+        self._threads[0].start()
+
+    def feed(self, transmit: Callable[[IO[bytes]], object]) -> None:
+        """Send the job from a thread (the worker may not read it all before it writes events)."""
+        def send() -> None:
+            assert self.proc.stdin
+            try:
+                transmit(self.proc.stdin)
+            except Exception as exc:  # noqa: BLE001 - reported with the worker's failure, if it fails
+                self.feed_error = exc
+            finally:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()
+        self._threads.append(threading.Thread(target=send, daemon=True))
+        self._threads[-1].start()
+
+    @contextlib.contextmanager
+    def watched(self, cancel: threading.Event | None) -> Iterator[None]:
+        """While the body talks to the worker (blocked on its stream), stop the worker when ``cancel`` is
+        set; and when the body fails, so that no worker outlives its run."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while cancel is not None and not done.wait(0.2):
+                if cancel.is_set():
+                    self.stop()
+                    return
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            done.set()
+            watcher.join()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the worker's session (ansible-runner cancels the play), SIGKILL it if it lingers."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+                return
+
+    def wait(self) -> int:
+        """The worker's exit code, once it and the threads that talk to it are done."""
+        code = self.proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        return code
+
+    def failure(self, exit_code: int, explanation: str | None) -> str:
+        """Why the worker gave no result: its exit code, what it or ansible-runner said, its stderr."""
+        parts = [f"the worker command {shlex.join(self.command)!r} ended without a result (exit code {exit_code})"]
+        if explanation:
+            parts.append(explanation.rstrip("."))
+        if self.feed_error is not None and not isinstance(self.feed_error, BrokenPipeError):
+            parts.append(f"sending the job failed: {self.feed_error}")
+        if self.tail:
+            parts.append("its stderr ends with: " + " | ".join(self.tail))
+        return "; ".join(parts)
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            if line.strip():
+                self.tail.append(line.decode(errors="replace").rstrip())
+
+
+class _TempDir:
+    """Points ``tempfile`` at a directory while streamed runs are under way.
+
+    ansible-runner zips the private data dir, secret vars file included, into a temporary file of
+    ``tempfile``'s default directory (``/tmp``, often a disk) on its way to the worker; during a streamed
+    run that file goes to the memory file system instead. Counted, so that overlapping runs in threads
+    restore the default only when the last one ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: str | None = None
+
+    @contextlib.contextmanager
+    def __call__(self, directory: str | None) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._saved, tempfile.tempdir = tempfile.tempdir, directory or tempfile.tempdir
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    tempfile.tempdir = self._saved
+
+
+_temp_files_in = _TempDir()
