@@ -221,7 +221,9 @@ class Executor:
         import ansible_runner  # heavy: imported only when a run happens
 
         cmdline = [*job.options, *(["-e", f"@{job.secrets_file}"] if job.secrets_file else [])]
-        env = ansible_env(**job.env)
+        # Ansible's controller-side scratch (rendered templates, module payloads) stays in the private dir
+        # in memory, and goes with it, instead of ~/.ansible/tmp on disk.
+        env = ansible_env(**job.env, ANSIBLE_LOCAL_TEMP=str(job.private / "tmp"))
         if job.roles_path is not None:
             env["ANSIBLE_ROLES_PATH"] = f"{job.roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
         runner = ansible_runner.run(

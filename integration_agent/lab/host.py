@@ -79,7 +79,7 @@ class LabHost:
         """True when the host accepts our SSH key and runs a command."""
         proc = subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, "-o", f"ConnectTimeout={max(1, int(timeout))}",
                                f"root@{self.address}", "true"],
-                              capture_output=True, timeout=timeout + 5, check=False)
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout + 5, check=False)
         return proc.returncode == 0
 
     def wait_ready(self, key: Path, timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from integration_agent.executor import Executor
@@ -43,14 +44,14 @@ def test_secrets_never_reach_disk_or_events_even_when_the_task_fails(tmp_path):
         "      ansible.builtin.fail:\n        msg: 'bad key {{ license_key }}'\n"))
     events = tmp_path / "events.jsonl"
     seen = []
+    before = set(Path("/dev/shm").glob("intagent-run-*"))  # other runs on this machine may own some
     result = Executor().run(pb, _inventory(tmp_path), limit="here", secrets={"license_key": canary},
                             events_file=events, on_event=seen.append)
     assert result.hosts["here"].failed == 1
     assert canary not in repr(result.hosts["here"].failures) and MASK in result.hosts["here"].failures[0]
     assert canary not in events.read_text()
     assert canary not in repr(seen)
-    leftovers = [p for p in Path("/dev/shm").glob("intagent-run-*")] if Path("/dev/shm").is_dir() else []
-    assert not leftovers, "the private data dir must be removed after the run"
+    assert set(Path("/dev/shm").glob("intagent-run-*")) <= before, "the private data dir must be removed after the run"
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert canary not in path.read_text(errors="ignore"), path
@@ -66,3 +67,16 @@ def test_check_mode_changes_nothing(tmp_path):
     assert not target.exists()
     Executor().run(pb, _inventory(tmp_path), limit="here")
     assert target.read_text() == "hi"
+
+
+def test_ansible_scratch_lives_in_the_private_dir(tmp_path):
+    """Rendered templates and module payloads must not land in ~/.ansible/tmp on disk."""
+    pb = _playbook(tmp_path, (
+        "- hosts: here\n  gather_facts: false\n  tasks:\n"
+        "    - name: intagent evidence\n      ansible.builtin.debug:\n"
+        "        var: scratch_evidence\n      vars:\n"
+        "        scratch_evidence: {local_tmp: \"{{ lookup('ansible.builtin.config', 'DEFAULT_LOCAL_TMP') }}\"}\n"))
+    result = Executor().run(pb, _inventory(tmp_path), limit="here")
+    local_tmp = result.hosts["here"].evidence["local_tmp"]
+    assert local_tmp.startswith(("/dev/shm/intagent-run-", tempfile.gettempdir())) and "intagent-run-" in local_tmp
+    assert not Path(local_tmp).exists(), "removed with the private dir"
