@@ -64,8 +64,10 @@ class StreamingExecutor(Executor):
         transmit = {
             "private_data_dir": str(job.private), "playbook": str(playbook), "inventory": str(inventory),
             "limit": job.limit, "extravars": job.extravars, "cmdline": " ".join(cmdline) or None,
-            # Relative to the project dir: the sent ansible.cfg, whatever the worker's environment says.
-            "envvars": {**job.env, "ANSIBLE_CONFIG": "ansible.cfg"}, "forks": self.forks,
+            # Relative to the project dir: the sent ansible.cfg, whatever the worker's environment says,
+            # and Ansible's scratch inside the worker's private dir, removed with it.
+            "envvars": {**job.env, "ANSIBLE_CONFIG": "ansible.cfg", "ANSIBLE_LOCAL_TEMP": ".ansible-tmp"},
+            "forks": self.forks,
             "quiet": True, "suppress_env_files": True, "suppress_output_file": True,
         }
         statuses: list[dict[str, Any]] = []

@@ -32,6 +32,9 @@ PLAY = """\
     - name: Say where the config came from
       ansible.builtin.debug:
         msg: "config {{ ansible_config_file }} key {{ license_key | default('none') }}"
+    - name: Say where Ansible's scratch goes
+      ansible.builtin.debug:
+        msg: "{{ lookup('ansible.builtin.config', 'DEFAULT_LOCAL_TMP') }}"
     - name: Change something
       ansible.builtin.command: "true"
       changed_when: true
@@ -109,6 +112,9 @@ def test_streamed_run_folds_like_a_local_run_in_a_separate_worker(tmp_path, priv
                    and e["event_data"].get("task") == "Say where the config came from")
     assert message.startswith(f"config {worker_tmp}/") and message.split()[1].endswith("/project/ansible.cfg")
     assert worker_tmp.startswith("/dev/shm/intagent-worker-")
+    scratch = next(e["event_data"]["res"]["msg"] for e in seen if e.get("event") == "runner_on_ok"
+                   and e["event_data"].get("task") == "Say where Ansible's scratch goes")
+    assert scratch.startswith(f"{worker_tmp}/"), scratch
     assert {str(p) for p in private_dirs} >= {worker_tmp} and len(private_dirs) == 3  # 2 streamed, 1 local
     assert not [p for p in private_dirs if p.exists()], "private dirs must be removed after the run"
     for path in tmp_path.rglob("*"):
