@@ -21,6 +21,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
                           env={**base, **(env or {})}, cwd=cwd or REPO, timeout=timeout, check=False)
 
 
+def local_and_closed_inventory(tmp_path: Path) -> Path:
+    """Two hosts for runs on the controller: ``here`` (connection local; plays must install nothing) and
+    ``closed``, a loopback port nothing listens on (always unreachable)."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  hosts:\n"
+        "    here:\n      ansible_connection: local\n      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
+    return inv
+
+
+def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as root on the lab host named ``host``."""
+    address = next(h.address for h in lab.hosts() if h.name == host)
+    return subprocess.run(lab.ssh_command(address, command), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60)
+
+
+def node_exporter_metrics(lab, host: str) -> str:
+    """What node_exporter serves on the host's 127.0.0.1:9100/metrics (empty when nothing answers)."""
+    return ssh(lab, host, "python3 -c \"import urllib.request as u; "
+                          "print(u.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())\"").stdout
+
+
 @pytest.fixture
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment whose runs and config live under tmp_path, with no INTAGENT_* leaking in."""

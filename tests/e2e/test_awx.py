@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, node_exporter_metrics, run_cli, ssh
 from tests.fixtures.newrelic_standin import build_standin_deb
 
 pytestmark = pytest.mark.lab
@@ -30,15 +30,9 @@ BIN = Path(sys.executable).parent
 MIRROR_VARS = {"infra_agent_apt_source": "deb [trusted=yes] http://10.231.0.1:8080/ ./", "infra_agent_gpg_key_url": ""}
 
 
-def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
-
 
 def serves_metrics(lab, host: str) -> bool:
-    probe = ssh(lab, host, "python3 -c \"import urllib.request as u; "
-                           "print(u.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())\"")
-    return "node_exporter_build_info" in probe.stdout
+    return "node_exporter_build_info" in node_exporter_metrics(lab, host)
 
 
 def node_exporter_installed(lab, host: str) -> bool:
@@ -67,29 +61,26 @@ def test_collection_role_by_full_name_installs_verifies_and_uninstalls(fresh, tm
     proc = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
                            built.stdout.strip()], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    site = tmp_path / "site.yml"
-    site.write_text(yaml.safe_dump([{
-        "name": "Monitor lab1", "hosts": "lab1", "become": True,
+
+    def play(name: str, body: dict) -> subprocess.CompletedProcess[str]:
+        """Run one play on lab1 with cwd tmp_path: neither the project's ansible.cfg nor its roles/ are in
+        reach, only the collection."""
+        path = tmp_path / f"{name}.yml"
+        path.write_text(yaml.safe_dump([{"name": name, "hosts": "lab1", "become": True, **body}], sort_keys=False))
+        run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(fresh.inventory_path), str(path)],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:]
+        return run
+
+    run = play("site", {
         "roles": [{"role": "intagent.integrations.node_exporter"}],
         "post_tasks": [{"name": "Prove it works", "ansible.builtin.include_role": {
-            "name": "intagent.integrations.node_exporter", "tasks_from": "verify"}}],
-    }], sort_keys=False))
-    # cwd is tmp_path: neither the project's ansible.cfg nor its roles/ are in reach, only the collection.
-    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(fresh.inventory_path), str(site)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert run.returncode == 0, run.stdout[-3000:]
+            "name": "intagent.integrations.node_exporter", "tasks_from": "verify"}}]})
     assert "intagent.integrations.node_exporter : " in run.stdout
     assert serves_metrics(fresh, "lab1") and not node_exporter_installed(fresh, "lab2")
 
-    removal = tmp_path / "remove.yml"
-    removal.write_text(yaml.safe_dump([{
-        "name": "Remove from lab1", "hosts": "lab1", "become": True, "gather_facts": True,
-        "tasks": [{"name": "Uninstall", "ansible.builtin.include_role": {
-            "name": "intagent.integrations.node_exporter", "tasks_from": "uninstall"}}],
-    }], sort_keys=False))
-    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(fresh.inventory_path), str(removal)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert run.returncode == 0, run.stdout[-3000:]
+    play("remove", {"gather_facts": True, "tasks": [{"name": "Uninstall", "ansible.builtin.include_role": {
+        "name": "intagent.integrations.node_exporter", "tasks_from": "uninstall"}}]})
     assert not node_exporter_installed(fresh, "lab1") and not serves_metrics(fresh, "lab1")
 
 

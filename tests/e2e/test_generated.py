@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, ssh
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.lab
 HOSTS = "lab1,lab2"
 PLAN = (REPO / "tests" / "fixtures" / "llm" / "collectd_plan.json").read_text()
 
-
-def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, ssh
 from tests.fixtures.newrelic_standin import build_standin_deb
 
 pytestmark = pytest.mark.lab
 HOSTS = ["lab1", "lab2"]
 MIRROR_VARS = ["--var", "apt_source=deb [trusted=yes] http://10.231.0.1:8080/ ./", "--var", "gpg_key_url="]
 
-
-def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 
+from tests.conftest import ssh
 from tests.integration.test_no_terminal import STAMPED, Terminal, assert_plain, run_job
 
 pytestmark = pytest.mark.lab
@@ -24,10 +24,7 @@ def fresh_host(lab):
 
 
 def package_installed(lab, host: str) -> bool:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    proc = subprocess.run(lab.ssh_command(address, "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'"),
-                          capture_output=True, text=True, timeout=60)
-    return proc.stdout.strip() == "1"
+    return ssh(lab, host, "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'").stdout.strip() == "1"
 
 
 def test_install_and_uninstall_as_a_job(fresh_host, isolated_env):

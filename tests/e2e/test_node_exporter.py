@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import node_exporter_metrics, run_cli, ssh
 
 pytestmark = pytest.mark.lab
 HOSTS = ["lab1", "lab2", "lab3"]
 LIMIT = ",".join(HOSTS)
 
-
-def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
-
-
-def metrics(lab, host: str) -> str:
-    return ssh(lab, host, "python3 -c \"import urllib.request as u; "
-                          "print(u.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())\"").stdout
 
 
 def cli_json(*args: str, env: dict[str, str]) -> tuple[int, dict]:
@@ -53,7 +43,7 @@ def test_install_verify_uninstall_on_three_hosts(fresh, isolated_env):
     assert report["status"] == "ok" and report["action"] == "install"
     assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
     for host in HOSTS:
-        assert "node_exporter_build_info" in metrics(fresh, host)
+        assert "node_exporter_build_info" in node_exporter_metrics(fresh, host)
         assert report["hosts"][host]["evidence"]["endpoint_ok"] in (True, "True")
 
     rc, again = cli_json("install", "node_exporter", "-i", inventory, "-l", LIMIT, env=isolated_env)
@@ -96,7 +86,7 @@ def test_a_host_whose_port_is_taken_is_rolled_back(fresh, isolated_env):
     assert_clean_except_blocker = ssh(fresh, "lab2", "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'")
     assert assert_clean_except_blocker.stdout.strip() == "0"
     assert ssh(fresh, "lab2", "systemctl is-active port-blocker").stdout.strip() == "active"  # not ours: untouched
-    assert "node_exporter_build_info" in metrics(fresh, "lab1")
+    assert "node_exporter_build_info" in node_exporter_metrics(fresh, "lab1")
 
 
 def test_plan_changes_nothing_on_fresh_hosts(fresh, isolated_env):

@@ -13,19 +13,14 @@ import subprocess
 import tarfile
 import threading
 from functools import partial
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, ssh
 
 pytestmark = pytest.mark.lab
 VERSION = "1.5.0"
 
-
-def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    address = next(h.address for h in lab.hosts() if h.name == host)
-    return subprocess.run(lab.ssh_command(address, command), capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture

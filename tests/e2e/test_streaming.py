@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.e2e.test_node_exporter import assert_clean, cli_json, metrics
+from tests.conftest import node_exporter_metrics
+from tests.e2e.test_node_exporter import assert_clean, cli_json
 
 pytestmark = pytest.mark.lab
 HOST = "lab3"
@@ -39,7 +40,7 @@ def test_install_and_uninstall_streamed_to_a_worker_match_a_local_run(lab, isola
     assert streamed["status"] == "ok" and streamed["hosts"][HOST]["status"] == "installed"
     assert streamed["hosts"][HOST]["changed"]["apply"] > 0
     assert streamed["hosts"][HOST]["evidence"]["endpoint_ok"] in (True, "True")
-    assert "node_exporter_build_info" in metrics(lab, HOST)
+    assert "node_exporter_build_info" in node_exporter_metrics(lab, HOST)
 
     # One worker process per playbook (plan, apply, verify), each a child of the one CLI process.
     workers = [line.split() for line in log.read_text().splitlines()]

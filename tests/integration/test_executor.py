@@ -7,15 +7,7 @@ from pathlib import Path
 
 from integration_agent.executor import Executor
 from integration_agent.redact import MASK
-
-
-def _inventory(tmp_path: Path) -> Path:
-    inv = tmp_path / "hosts.yml"
-    inv.write_text(
-        "all:\n  hosts:\n"
-        "    here:\n      ansible_connection: local\n      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
-        "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
-    return inv
+from tests.conftest import local_and_closed_inventory
 
 
 def _playbook(tmp_path: Path, body: str) -> Path:
@@ -27,7 +19,7 @@ def _playbook(tmp_path: Path, body: str) -> Path:
 def test_ping_reports_each_host_from_events(tmp_path):
     pb = _playbook(tmp_path, "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
     events = tmp_path / "events.jsonl"
-    result = Executor(timeout=5).run(pb, _inventory(tmp_path), events_file=events)
+    result = Executor(timeout=5).run(pb, local_and_closed_inventory(tmp_path), events_file=events)
     assert result.completed
     assert result.hosts["here"].succeeded
     assert result.hosts["closed"].unreachable
@@ -45,7 +37,7 @@ def test_secrets_never_reach_disk_or_events_even_when_the_task_fails(tmp_path):
     events = tmp_path / "events.jsonl"
     seen = []
     before = set(Path("/dev/shm").glob("intagent-run-*"))  # other runs on this machine may own some
-    result = Executor().run(pb, _inventory(tmp_path), limit="here", secrets={"license_key": canary},
+    result = Executor().run(pb, local_and_closed_inventory(tmp_path), limit="here", secrets={"license_key": canary},
                             events_file=events, on_event=seen.append)
     assert result.hosts["here"].failed == 1
     assert canary not in repr(result.hosts["here"].failures) and MASK in result.hosts["here"].failures[0]
@@ -62,10 +54,10 @@ def test_check_mode_changes_nothing(tmp_path):
     pb = _playbook(tmp_path, (
         "- hosts: here\n  gather_facts: false\n  tasks:\n"
         f"    - ansible.builtin.copy:\n        dest: {target}\n        content: hi\n"))
-    result = Executor().run(pb, _inventory(tmp_path), limit="here", check=True, diff=True)
+    result = Executor().run(pb, local_and_closed_inventory(tmp_path), limit="here", check=True, diff=True)
     assert result.hosts["here"].changed == 1
     assert not target.exists()
-    Executor().run(pb, _inventory(tmp_path), limit="here")
+    Executor().run(pb, local_and_closed_inventory(tmp_path), limit="here")
     assert target.read_text() == "hi"
 
 
@@ -76,7 +68,7 @@ def test_ansible_scratch_lives_in_the_private_dir(tmp_path):
         "    - name: intagent evidence\n      ansible.builtin.debug:\n"
         "        var: scratch_evidence\n      vars:\n"
         "        scratch_evidence: {local_tmp: \"{{ lookup('ansible.builtin.config', 'DEFAULT_LOCAL_TMP') }}\"}\n"))
-    result = Executor().run(pb, _inventory(tmp_path), limit="here")
+    result = Executor().run(pb, local_and_closed_inventory(tmp_path), limit="here")
     local_tmp = result.hosts["here"].evidence["local_tmp"]
     assert local_tmp.startswith(("/dev/shm/intagent-run-", tempfile.gettempdir())) and "intagent-run-" in local_tmp
     assert not Path(local_tmp).exists(), "removed with the private dir"

@@ -21,6 +21,7 @@ import integration_agent.streaming as streaming_module
 from integration_agent.errors import ConfigError, ExecutionFailed
 from integration_agent.executor import MARKER_ENV, Executor
 from integration_agent.redact import MASK
+from tests.conftest import local_and_closed_inventory
 from integration_agent.streaming import StreamingExecutor
 
 PLAY = """\
@@ -44,15 +45,6 @@ PLAY = """\
         msg: "bad key {{ license_key }}"
       when: license_key is defined
 """
-
-
-def _inventory(tmp_path: Path) -> Path:
-    inv = tmp_path / "hosts.yml"
-    inv.write_text(
-        "all:\n  hosts:\n"
-        "    here:\n      ansible_connection: local\n      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
-        "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
-    return inv
 
 
 def _playbook(tmp_path: Path, body: str = PLAY) -> Path:
@@ -92,9 +84,9 @@ def test_streamed_run_folds_like_a_local_run_in_a_separate_worker(tmp_path, priv
     canary = "canary-" + os.urandom(8).hex()
     events, seen = tmp_path / "events.jsonl", []
     streamed = StreamingExecutor(timeout=5, worker_command=_wrapper(tmp_path)).run(
-        _playbook(tmp_path), _inventory(tmp_path), secrets={"license_key": canary}, events_file=events,
+        _playbook(tmp_path), local_and_closed_inventory(tmp_path), secrets={"license_key": canary}, events_file=events,
         on_event=seen.append, stage="apply")
-    local = Executor(timeout=5).run(_playbook(tmp_path), _inventory(tmp_path), secrets={"license_key": canary})
+    local = Executor(timeout=5).run(_playbook(tmp_path), local_and_closed_inventory(tmp_path), secrets={"license_key": canary})
 
     assert streamed.completed and streamed.status == local.status == "failed"
     assert streamed.hosts == local.hosts  # same folding: counts, failures, changes, unreachable
@@ -132,7 +124,7 @@ def test_the_job_zip_stays_in_memory(tmp_path, monkeypatch):
         return real(*args, **kwargs)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", recording)
     before = tempfile.tempdir
-    result = StreamingExecutor().run(_playbook(tmp_path), _inventory(tmp_path), limit="here",
+    result = StreamingExecutor().run(_playbook(tmp_path), local_and_closed_inventory(tmp_path), limit="here",
                                      secrets={"license_key": "x"})
     assert result.completed
     assert places and all(p.startswith("/dev/shm") for p in places), places  # the job out, the artifacts back
@@ -144,7 +136,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     command = ["sh", "-c", f'cat > "{capture}"; echo "worker: cannot run this job" >&2; exit 3']
     with pytest.raises(ExecutionFailed) as info:
         StreamingExecutor(timeout=7, worker_command=command).run(
-            _playbook(tmp_path), _inventory(tmp_path), limit="here", extravars={"colour": "blue"},
+            _playbook(tmp_path), local_and_closed_inventory(tmp_path), limit="here", extravars={"colour": "blue"},
             secrets={"license_key": "sekrit"}, check=True)
     message = str(info.value)
     assert "ended without a result (exit code 3)" in message and "worker: cannot run this job" in message
@@ -168,7 +160,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     assert (job / "project" / "play.yml").read_text() == PLAY
     assert (job / "project" / "ansible.cfg").is_file()
     assert (job / "project" / "roles" / "node_exporter" / "tasks" / "main.yml").is_file()
-    assert (job / "inventory" / "hosts.yml").read_text() == _inventory(tmp_path).read_text()
+    assert (job / "inventory" / "hosts.yml").read_text() == local_and_closed_inventory(tmp_path).read_text()
     assert json.loads((job / "secrets.json").read_text()) == {"license_key": "sekrit"}
     assert stat.S_IMODE((job / "secrets.json").stat().st_mode) == 0o600
 
@@ -176,7 +168,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
 def test_a_worker_command_that_cannot_start_is_named(tmp_path, private_dirs):
     with pytest.raises(ConfigError) as info:
         StreamingExecutor(worker_command=[str(tmp_path / "no-such-worker"), "worker"]).run(
-            _playbook(tmp_path), _inventory(tmp_path), limit="here", secrets={"license_key": "x"})
+            _playbook(tmp_path), local_and_closed_inventory(tmp_path), limit="here", secrets={"license_key": "x"})
     assert "no-such-worker worker" in str(info.value) and "cannot start" in str(info.value)
     assert not [p for p in private_dirs if p.exists()]
 
@@ -191,7 +183,7 @@ def test_cancel_stops_the_worker_and_reports_an_incomplete_run(tmp_path, private
         if event.get("event") == "runner_on_start":
             cancel.set()
     started = time.monotonic()
-    result = executor.run(_playbook(tmp_path, sleeping), _inventory(tmp_path), limit="here",
+    result = executor.run(_playbook(tmp_path, sleeping), local_and_closed_inventory(tmp_path), limit="here",
                           on_event=on_event, cancel=cancel)
     assert time.monotonic() - started < 60
     assert result.status == "canceled" and not result.completed and result.hosts == {}
