@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
 from .errors import IntegrationError
 from .executor import EventSink
-from .inventory import resolve_hosts
+from .inventory import Inventories, InventoryView, inspect_inventory, resolve_hosts, sources
 from .render import render
 from .locks import HostLocks
 from .runs import RunDir, new_run_id
@@ -32,17 +34,19 @@ class PingReport:
         return asdict(self)
 
 
-def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None = None,
-         on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PingReport:
+def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings | None = None,
+         on_event: EventSink | None = None, cancel: threading.Event | None = None,
+         ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None) -> PingReport:
     """Ping every host the inventory (and limit) targets, through intagent's own runner."""
     settings = settings or load_settings()
-    targets = resolve_hosts(inventory, limit)
+    targets = resolve_hosts(inventory, limit, options=ansible, secrets=ansible_secrets)
     run = RunDir.create(settings.runs_dir)
-    run.write_json("request.json", {"action": "ping", "inventory": str(inventory.resolve()), "limit": limit,
-                                    "targets": targets, "created": datetime.now(timezone.utc).isoformat()})
+    run.write_json("request.json", {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
+                                    "limit": limit, "targets": targets, "ansible": (ansible or AnsibleOptions()).recorded(),
+                                    "created": datetime.now(timezone.utc).isoformat()})
     playbook = run.playbook("ping.yml", render("ping.yml.j2"))
-    result = make_executor(settings).run(
-        playbook, inventory, limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
+    result = make_executor(settings, ansible, ansible_secrets).run(
+        playbook, sources(inventory), limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
     hosts: dict[str, dict[str, Any]] = {}
     for host in targets:
         outcome = result.hosts.get(host)
@@ -61,13 +65,17 @@ def ping(inventory: Path, *, limit: str | None = None, settings: Settings | None
     return report
 
 
-def run_action(action: str, integration: str, inventory: Path, *, limit: str | None = None,
+def run_action(action: str, integration: str, inventory: Inventories, *, limit: str | None = None,
                variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
-               catalog: Catalog | None = None, generate: bool = False, llm=None, steps=()):
+               catalog: Catalog | None = None, generate: bool = False, llm=None, steps=(),
+               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None):
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
+    ``inventory`` is one Ansible inventory source or several (``-i`` given more than once); ``ansible`` holds
+    the connection and privilege options an operator gives ``ansible-playbook``, ``ansible_secrets`` the
+    become and vault passwords.
 
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
@@ -78,9 +86,14 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
     if action not in ACTIONS:
         raise IntegrationError(f"unknown action {action!r}")
     settings = settings or load_settings()
+    ansible = ansible or AnsibleOptions()
     found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
-    params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"))
-    targets = resolve_hosts(inventory, limit)
+    view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets)
+    secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
+    provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
+    params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"), provided=provided)
+    ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
+    targets = view.hosts
     generated = None
     if generate:
         found, generated = _generated(found, settings, llm, inventory, limit, variables)
@@ -92,25 +105,36 @@ def run_action(action: str, integration: str, inventory: Path, *, limit: str | N
     with _locks(settings).hold(targets if changes_hosts else (), run_id):
         run = RunDir.create(settings.runs_dir, run_id)
         run.write_json("request.json", {
-            "action": action, "integration": found.name, "inventory": str(inventory.resolve()), "limit": limit,
-            "targets": targets, "parameters": params.recorded(), "created": datetime.now(timezone.utc).isoformat(),
-            "source": found.origin, "generation": generated,
+            "action": action, "integration": found.name, "inventory": [str(p.resolve()) for p in sources(inventory)],
+            "limit": limit, "targets": targets, "parameters": params.recorded(), "ansible": ansible.recorded(),
+            "created": datetime.now(timezone.utc).isoformat(), "source": found.origin, "generation": generated,
         })
-        lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=limit, on_event=on_event,
-                               confirm=confirm, cancel=cancel, steps=tuple(steps))
+        lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
+                               on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
+                               ansible=ansible, ansible_secrets=ansible_secrets)
         return lifecycle.execute(action)
+
+
+def _with_inventory_secrets(secrets: AnsibleSecrets | None, view: InventoryView,
+                            secret_vars: list[str]) -> AnsibleSecrets:
+    """``secrets`` plus the plain values of secret parameters the inventory holds, to be masked."""
+    secrets = secrets or AnsibleSecrets()
+    found = {str(v) for host in view.hosts for k, v in view.hostvars.get(host, {}).items()
+             if k in secret_vars and isinstance(v, (str, int))}
+    return dataclasses.replace(secrets, masked=tuple(sorted({*secrets.masked, *found}))) if found else secrets
 
 
 def _locks(settings: Settings) -> HostLocks:
     return HostLocks(settings.runs_dir.parent / "locks")
 
 
-def _lifecycle(found, inventory: Path, targets: list[str], params, run: RunDir, settings: Settings, **options):
+def _lifecycle(found, inventory, targets: list[str], params, run: RunDir, settings: Settings, *,
+               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None, **options):
     """A Lifecycle wired to this settings' executor and learner (shared by run_action and resume)."""
     from .lifecycle import Lifecycle
 
     return Lifecycle(found, inventory, targets, params, run,
-                     executor=make_executor(settings),
+                     executor=make_executor(settings, ansible, ansible_secrets),
                      learner=_learner(settings), **options)
 
 
@@ -167,7 +191,7 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
 
 
 def resume(run_id: str, *, settings: Settings | None = None, on_event=None, cancel: threading.Event | None = None,
-           catalog: Catalog | None = None):
+           catalog: Catalog | None = None, ansible_secrets: AnsibleSecrets | None = None):
     """Continue an interrupted run from its checkpoint, in the same run directory and journal.
 
     An interrupted apply is reconciled first: check mode on the hosts whose state is unknown decides what
@@ -187,17 +211,23 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     found = (catalog or Catalog()).get(request["integration"])
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role to resume with")
-    secrets = resolve(found, (), require=action in ("plan", "install")).secrets
+    ansible = AnsibleOptions.from_record(request.get("ansible") or {})
+    recorded_inventory = request["inventory"]
+    inventory = [Path(p) for p in ([recorded_inventory] if isinstance(recorded_inventory, str) else recorded_inventory)]
+    view = inspect_inventory(inventory, request.get("limit"), options=ansible, secrets=ansible_secrets)
+    provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
+    secrets = resolve(found, (), require=action in ("plan", "install"), provided=provided).secrets
     recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != "********"}
     params = ResolvedParams(recorded, secrets)
-    inventory = Path(request["inventory"])
-    targets = resolve_hosts(inventory, request.get("limit"))
+    secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
+    ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
+    targets = view.hosts
     remaining = [s for s in ACTIONS[action] if s not in state.steps_done]
     if action == "install" and "apply" in remaining:
         remaining = ["reconcile", *[s for s in remaining if s != "plan"]]
     with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
         lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
-                               on_event=on_event, cancel=cancel)
+                               on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets)
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status

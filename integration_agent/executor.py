@@ -21,11 +21,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
 from .paths import ANSIBLE_CFG, ROLES_DIR
 from .redact import Redactor
 
@@ -33,16 +34,10 @@ MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]
 Status = Literal["successful", "failed", "timeout", "canceled", "error"]
 
-# Inventory safety and quiet, machine-readable output whatever the user's environment says. They name
-# no path, so a streamed job carries them to a worker on another machine as they are.
-SAFE_ENV = {
-    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
-    "ANSIBLE_HOST_PATTERN_MISMATCH": "error",
-    "ANSIBLE_NOCOLOR": "True",
-    "ANSIBLE_FORCE_COLOR": "False",
-    "ANSIBLE_RETRY_FILES_ENABLED": "False",
-}
-# This checkout's settings and curated roles: paths that mean something on this machine only.
+# The settings every Ansible process of intagent's needs, whatever the environment says.
+SAFE_ENV = dict(REQUIRED_ENV)
+# This checkout's settings and curated roles, for intagent's own checks (syntax check, lint, collection
+# build). Runs against hosts use the operator's Ansible configuration instead (``ansible_env.layered``).
 LOCAL_ENV = {"ANSIBLE_CONFIG": str(ANSIBLE_CFG), "ANSIBLE_ROLES_PATH": str(ROLES_DIR)}
 
 
@@ -55,7 +50,7 @@ def venv_path() -> str:
 
 
 def ansible_env(**extra: str) -> dict[str, str]:
-    """Variables for an Ansible process on this machine: the safety settings, this checkout's
+    """Variables for intagent's own Ansible checks on this machine: the safety settings, this checkout's
     ansible.cfg and roles, and the venv on PATH."""
     return {**SAFE_ENV, **LOCAL_ENV, "PATH": venv_path(), **extra}
 
@@ -122,26 +117,59 @@ class Job:
 
     private: Path  # the fresh private data dir, removed when the run ends
     playbook: Path
-    inventory: Path
+    inventories: list[Path]
     limit: str | None
     extravars: dict[str, Any]
-    options: list[str]  # --check, --diff
-    secrets_file: Path | None  # the 0600 secret vars file, inside ``private``
-    env: dict[str, str]  # safety settings, timeout and run marker: no path of this machine
+    options: list[str]  # --check, --diff, and the operator's connection and privilege flags
+    secret_files: list[Path]  # the 0600 secret vars file and vault password file, inside ``private``
+    env: dict[str, str]  # required settings, defaults and run marker: no path of this machine
+    ansible: AnsibleEnvironment  # the operator's Ansible environment with intagent's layer (local paths)
     roles_path: Path | None  # searched before the curated roles
+    forks: int | None  # None: the operator's (or intagent's default) forks setting
+    verbosity: int
     handle: Callable[[dict[str, Any]], bool]  # folds, redacts and records one event
     redact: Redactor
 
+    @property
+    def secret_args(self) -> list[str]:
+        """The flags that hand the secret files to ansible-playbook (absolute paths)."""
+        return secret_args(self.secret_files, lambda path: str(path))
+
+
+def secret_args(files: list[Path], name: Callable[[Path], str]) -> list[str]:
+    """``-e @secrets.json`` and ``--vault-password-file vault.pass`` for the files a run wrote."""
+    flag = {"secrets.json": "-e", "vault.pass": "--vault-password-file"}
+    args: list[str] = []
+    for path in files:
+        args += [flag[path.name], f"@{name(path)}" if path.name == "secrets.json" else name(path)]
+    return args
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Create ``path`` 0600 with ``text`` (it must not exist: nobody else's file is reused)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
 
 class Executor:
-    """Runs playbooks through ansible-runner's Python API."""
+    """Runs playbooks through ansible-runner's Python API, in the operator's Ansible environment."""
 
-    def __init__(self, *, forks: int = 20, timeout: int = 30) -> None:
-        self.forks = forks
+    def __init__(self, *, forks: int | None = None, timeout: int | None = None,
+                 options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None) -> None:
+        self.options = options or AnsibleOptions()
+        self.forks = self.options.forks or forks
         self.timeout = timeout
+        self.secrets = secrets or AnsibleSecrets()
         # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
         # marker, so an interrupted run can find and stop all of them.
         self.marker = uuid.uuid4().hex
+
+    @property
+    def secret_values(self) -> list[str]:
+        """The become and vault passwords this executor hands to Ansible (to be masked everywhere)."""
+        return self.secrets.values()
 
     def leftovers(self) -> list[int]:
         """PIDs of processes still running from this executor's runs."""
@@ -171,14 +199,17 @@ class Executor:
                 os.kill(pid, signal.SIGKILL)
         return pids
 
-    def run(self, playbook: Path, inventory: Path, *, limit: str | None = None,
+    def run(self, playbook: Path, inventory: Path | Sequence[Path], *, limit: str | None = None,
             extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
             check: bool = False, diff: bool = False, events_file: Path | None = None, stage: str = "",
             roles_path: Path | None = None,
             on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PlaybookRun:
-        """Run ``playbook`` against ``inventory``; a failed play is a status, never an exception."""
+        """Run ``playbook`` against ``inventory`` (one source or several); a failed play is a status,
+        never an exception."""
         secrets = dict(secrets or {})
-        redact = Redactor(secrets.values())
+        if self.secrets.become_password:
+            secrets["ansible_become_password"] = self.secrets.become_password
+        redact = Redactor([*secrets.values(), *self.secret_values])
         private = fresh_private_dir()
         hosts: dict[str, HostRun] = {}
         seen = {"stats": False, "count": 0}
@@ -195,17 +226,21 @@ class Executor:
                 on_event(event)
             return False  # never let ansible-runner write raw events to disk
 
-        secret_file = None
+        secret_files = []
         if secrets:
-            secret_file = private / "secrets.json"
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(secrets, fh)
+            secret_files.append(write_secret(private / "secrets.json", json.dumps(secrets)))
+        if self.secrets.vault_password:
+            secret_files.append(write_secret(private / "vault.pass", self.secrets.vault_password))
         options = [flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted]
-        job = Job(private=private, playbook=playbook.resolve(), inventory=inventory.resolve(), limit=limit,
-                  extravars=dict(extravars or {}), options=options, secrets_file=secret_file,
-                  env={**SAFE_ENV, "ANSIBLE_TIMEOUT": str(self.timeout), MARKER_ENV: self.marker},
-                  roles_path=roles_path, handle=handle, redact=redact)
+        timeout = {"ANSIBLE_TIMEOUT": str(self.timeout)} if self.timeout else {}
+        ansible = layered(roles_path=roles_path)
+        portable = {k: v for k, v in ansible.env.items() if k not in ("ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH")}
+        sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
+        job = Job(private=private, playbook=playbook.resolve(), inventories=[Path(i).resolve() for i in sources],
+                  limit=limit, extravars=dict(extravars or {}), options=[*options, *self.options.playbook_args()],
+                  secret_files=secret_files, env={**portable, **timeout, MARKER_ENV: self.marker}, ansible=ansible,
+                  roles_path=roles_path, forks=self.forks, verbosity=self.options.verbosity, handle=handle,
+                  redact=redact)
         try:
             status, rc = self._invoke(job, cancel)
             if cancel is not None and cancel.is_set():
@@ -220,16 +255,14 @@ class Executor:
         """Run ``job`` with ansible-runner in this process, Ansible on this machine."""
         import ansible_runner  # heavy: imported only when a run happens
 
-        cmdline = [*job.options, *(["-e", f"@{job.secrets_file}"] if job.secrets_file else [])]
         # Ansible's controller-side scratch (rendered templates, module payloads) stays in the private dir
         # in memory, and goes with it, instead of ~/.ansible/tmp on disk.
-        env = ansible_env(**job.env, ANSIBLE_LOCAL_TEMP=str(job.private / "tmp"))
-        if job.roles_path is not None:
-            env["ANSIBLE_ROLES_PATH"] = f"{job.roles_path}{os.pathsep}{env['ANSIBLE_ROLES_PATH']}"
+        env = {**job.ansible.env, **job.env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(job.private / "tmp")}
         runner = ansible_runner.run(
-            private_data_dir=str(job.private), playbook=str(job.playbook), inventory=str(job.inventory),
-            limit=job.limit, extravars=job.extravars, cmdline=" ".join(cmdline) or None, envvars=env,
-            forks=self.forks, quiet=True, suppress_env_files=True, suppress_output_file=True,
+            private_data_dir=str(job.private), playbook=str(job.playbook),
+            inventory=[str(i) for i in job.inventories], limit=job.limit, extravars=job.extravars,
+            cmdline=quote_args([*job.options, *job.secret_args]) or None, envvars=env, forks=job.forks,
+            verbosity=job.verbosity or None, quiet=True, suppress_env_files=True, suppress_output_file=True,
             event_handler=job.handle, cancel_callback=(lambda: cancel.is_set()) if cancel else None,
             project_dir=str(job.playbook.parent),
         )

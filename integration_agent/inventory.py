@@ -1,38 +1,86 @@
-"""Checking an inventory before anything runs: it must parse, and the limit must match hosts."""
+"""Checking an inventory before anything runs: it must parse, and the limit must match hosts.
+
+It is parsed in the operator's Ansible environment (their ansible.cfg, inventory plugins, vault
+secrets), exactly as the run will parse it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .ansible_env import AnsibleOptions, AnsibleSecrets, layered
 from .errors import InventoryError
-from .executor import ansible_env
+from .executor import fresh_private_dir, venv_path, write_secret
+
+Inventories = Path | Sequence[Path]
 
 
-def resolve_hosts(inventory: Path, limit: str | None = None) -> list[str]:
-    """The hosts a run would target; raise InventoryError when the inventory or the limit is unusable."""
-    if not inventory.exists():
-        raise InventoryError(f"inventory not found: {inventory}")
-    args = ["ansible-inventory", "-i", str(inventory), "--list"]
+@dataclass(frozen=True)
+class InventoryView:
+    """The hosts a run targets and the variables the inventory gives each of them."""
+
+    hosts: list[str]
+    hostvars: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def defined_everywhere(self, names: Iterable[str]) -> set[str]:
+        """The variables of ``names`` that the inventory defines for every targeted host."""
+        return {n for n in names if self.hosts and all(n in self.hostvars.get(h, {}) for h in self.hosts)}
+
+
+def sources(inventory: Inventories) -> list[Path]:
+    """One inventory source or several, as a list."""
+    return [inventory] if isinstance(inventory, (str, Path)) else [Path(i) for i in inventory]
+
+
+def inspect_inventory(inventory: Inventories, limit: str | None = None, *, options: AnsibleOptions | None = None,
+                      secrets: AnsibleSecrets | None = None) -> InventoryView:
+    """Parse the inventory the way the run will (the operator's Ansible configuration, vault secrets);
+    raise InventoryError when it or the limit is unusable."""
+    paths = sources(inventory)
+    for path in paths:
+        if not path.exists():
+            raise InventoryError(f"inventory not found: {path}")
+    options = options or AnsibleOptions()
+    where = ", ".join(str(p) for p in paths)
+    args = ["ansible-inventory", *[a for p in paths for a in ("-i", str(p))], "--list", *options.vault_args()]
     if limit:
         args += ["--limit", limit]
-    env = {**os.environ, **ansible_env()}
+    private = fresh_private_dir("intagent-inventory-")
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False)
-    except FileNotFoundError:
-        raise InventoryError("ansible-inventory is not on PATH (is ansible-core installed?)") from None
+        if secrets is not None and secrets.vault_password:
+            args += ["--vault-password-file", str(write_secret(private / "vault.pass", secrets.vault_password))]
+        env = {**os.environ, **layered().env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(private / "tmp")}
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise InventoryError("ansible-inventory is not on PATH (is ansible-core installed?)") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     if proc.returncode != 0:
         if limit and "Could not match supplied host pattern" in proc.stderr:
-            raise InventoryError(f"inventory {inventory}: no hosts matched --limit {limit!r}")
-        raise InventoryError(f"inventory {inventory}: {_first_error(proc.stderr)}")
+            raise InventoryError(f"inventory {where}: no hosts matched --limit {limit!r}")
+        raise InventoryError(f"inventory {where}: {_first_error(proc.stderr)}")
     data = json.loads(proc.stdout or "{}")
-    hosts = sorted(set(data.get("_meta", {}).get("hostvars", {})) | _group_hosts(data))
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    hosts = sorted(set(hostvars) | _group_hosts(data))
     if not hosts:
-        where = f" with --limit {limit!r}" if limit else ""
-        raise InventoryError(f"inventory {inventory}: no hosts matched{where}")
-    return hosts
+        limited = f" with --limit {limit!r}" if limit else ""
+        raise InventoryError(f"inventory {where}: no hosts matched{limited}")
+    return InventoryView(hosts, {h: v for h, v in hostvars.items() if isinstance(v, dict)})
+
+
+def resolve_hosts(inventory: Inventories, limit: str | None = None, *, options: AnsibleOptions | None = None,
+                  secrets: AnsibleSecrets | None = None) -> list[str]:
+    """The hosts a run would target; raise InventoryError when the inventory or the limit is unusable."""
+    return inspect_inventory(inventory, limit, options=options, secrets=secrets).hosts
 
 
 def _group_hosts(data: dict) -> set[str]:

@@ -149,7 +149,9 @@ class Lifecycle:
         self.confirm = confirm
         self.cancel = cancel
         self.hosts = {h: HostReport(h) for h in targets}
-        self.redact = Redactor(params.secrets.values())
+        # The executor's own secrets (become and vault passwords) are masked in the journal and report too;
+        # an executor that only implements ``run`` (a test fake) has none.
+        self.redact = Redactor([*params.secrets.values(), *getattr(executor, "secret_values", ())])
         self.custom = tuple(steps)
         self.learner = learner
         self.sleep = sleep

@@ -1,4 +1,4 @@
-"""Turning ``--var KEY=VALUE`` pairs, environment variables and prompts into role variables.
+"""Turning ``--var KEY=VALUE`` pairs, ``-e @FILE`` files, environment variables and prompts into role variables.
 
 Values are checked against the manifest: unknown names, wrong types, missing required values and
 secrets passed on the command line are errors (exit 5) raised before any playbook starts.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -59,32 +60,72 @@ def _coerce(name: str, param: Parameter, raw: Any, origin: str) -> Any:
     return value
 
 
+def read_vars_file(text: str) -> dict[str, Any]:
+    """The mapping of a ``-e @FILE`` argument (YAML or JSON, like ansible-playbook's)."""
+    path = Path(text[1:]).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise IntegrationError(f"-e {text}: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise IntegrationError(f"-e {text}: {path}{where} is not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise IntegrationError(f"-e {text}: {path} must hold a mapping of parameters, not {type(data).__name__}")
+    return data
+
+
+def _given(integration: Integration, pairs: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parameters from ``KEY=VALUE`` and ``@FILE`` arguments, later ones winning; secrets are accepted from a
+    file (it is not the command line) and never from ``KEY=VALUE``."""
+    params = integration.manifest.parameters
+    by_role_var = {integration.role_var(name): name for name in params}
+    given: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    for text in pairs:
+        from_file = text.startswith("@")
+        items = read_vars_file(text).items() if from_file else [parse_var(text)]
+        for key, raw in items:
+            key = by_role_var.get(str(key), str(key))
+            origin = f"-e {text}: {key}" if from_file else f"--var {key}"
+            if key not in params:
+                known = ", ".join(sorted(params)) or "none"
+                raise IntegrationError(f"{origin}: {integration.name} has no parameter {key!r}", hint=f"known: {known}")
+            if params[key].secret and not from_file:
+                where = f"set {params[key].env}" if params[key].env else "enter it at the prompt"
+                raise IntegrationError(f"--var {key}: {key!r} is a secret and is not accepted on the command line",
+                                       hint=f"{where}, or put it in a file given as -e @FILE")
+            if params[key].secret:
+                secrets[key] = str(raw)
+            else:
+                given[key] = _coerce(key, params[key], raw, origin)
+    return given, secrets
+
+
 def resolve(integration: Integration, pairs: Iterable[str] = (), *, env: Mapping[str, str] | None = None,
-            prompt: Prompt | None = None, require: bool = True) -> ResolvedParams:
+            prompt: Prompt | None = None, require: bool = True, provided: Iterable[str] = ()) -> ResolvedParams:
     """Validate ``pairs`` against the manifest and collect secrets from the environment or a prompt.
 
     ``require=False`` is for entry points (verify, uninstall) that do not need required parameters.
+    ``provided`` names the role variables the inventory already defines for every target (a vault-encrypted
+    group_vars value, say): a required parameter found there needs no other source.
     """
     env = os.environ if env is None else env
     params = integration.manifest.parameters
-    given: dict[str, Any] = {}
-    for text in pairs:
-        key, raw = parse_var(text)
-        if key not in params:
-            known = ", ".join(sorted(params)) or "none"
-            raise IntegrationError(f"--var {key}: {integration.name} has no parameter {key!r}", hint=f"known: {known}")
-        if params[key].secret:
-            where = f"set {params[key].env}" if params[key].env else "enter it at the prompt"
-            raise IntegrationError(f"--var {key}: {key!r} is a secret and is not accepted on the command line",
-                                   hint=f"{where} instead")
-        given[key] = _coerce(key, params[key], raw, f"--var {key}")
+    provided = set(provided)
+    given, given_secrets = _given(integration, pairs)
 
     extravars: dict[str, Any] = {}
     secrets: dict[str, str] = {}
     for name, param in params.items():
         var = integration.role_var(name)
         if param.secret:
-            value = env.get(param.env) if param.env else None
+            value = given_secrets.get(name) or (env.get(param.env) if param.env else None)
+            if not value and var in provided:
+                continue  # the inventory's own value (often vault-encrypted) reaches the role
             if not value and prompt is not None and require:
                 value = prompt(name, param)
             if value:
@@ -96,7 +137,7 @@ def resolve(integration: Integration, pairs: Iterable[str] = (), *, env: Mapping
             continue
         if name in given:
             extravars[var] = given[name]
-        elif param.required and require:
+        elif param.required and require and var not in provided:
             raise IntegrationError(f"missing required parameter {name!r} of {integration.name}",
                                    hint=f"pass --var {name}=VALUE")
     return ResolvedParams(extravars, secrets)

@@ -18,12 +18,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from .ansible_env import BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV
 from .errors import ConfigError
 
 CONFIG_FILE_NAME = "workflow_config.yaml"
 ENV_PREFIX = "INTAGENT_"
 # Variables with the prefix that are not settings keys.
-RESERVED_ENV = frozenset({"INTAGENT_CONFIG"})
+# Become and vault passwords for jobs without a terminal are secrets, never settings.
+RESERVED_ENV = frozenset({"INTAGENT_CONFIG", BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV})
 
 UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
 
@@ -71,8 +73,10 @@ def _command(value: str) -> str:
 class AnsibleSettings(_Strict):
     """How intagent drives Ansible."""
 
-    forks: int = Field(20, ge=1, le=500, description="Hosts changed in parallel.")
-    timeout: int = Field(30, ge=1, description="SSH connection timeout in seconds.")
+    forks: int | None = Field(None, ge=1, le=500, description=(
+        "Hosts changed in parallel; default: your Ansible configuration's forks, else 20."))
+    timeout: int | None = Field(None, ge=1, description=(
+        "SSH connection timeout in seconds; default: your Ansible configuration's timeout, else 30."))
     executor: Literal["local", "streaming"] = Field(
         "local", description="local: Ansible runs here; streaming: each playbook is streamed to worker_command.")
     worker_command: Annotated[str, AfterValidator(_command)] = Field(

@@ -6,7 +6,7 @@ dir into a stream (``transmit``), a worker command (``ansible-runner worker``, o
 events again (``process``), folded exactly like a local run's.
 
 The job is self-contained because the worker may be another machine: the playbook, the roles it can
-use and a copy of ansible.cfg in ``project/``, the inventory in ``inventory/``, the 0600 secret vars
+use and a copy of the operator's ansible.cfg in ``project/``, the inventory in ``inventory/``, the 0600 secret vars
 file at the top, and only environment variables that name no path of this machine.
 """
 
@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import ConfigError, ExecutionFailed
-from .executor import MARKER_ENV, Executor, Job, Status, fresh_private_dir, memory_dir, venv_path
-from .paths import ANSIBLE_CFG, ROLES_DIR
+from .ansible_env import AnsibleOptions, AnsibleSecrets, quote_args
+from .executor import MARKER_ENV, Executor, Job, Status, fresh_private_dir, memory_dir, secret_args, venv_path
+from .paths import ROLES_DIR
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -37,37 +38,43 @@ RESULTS = ("successful", "failed", "timeout", "canceled")
 HINT = "see ansible.worker_command (INTAGENT_ANSIBLE_WORKER_COMMAND)"
 
 
-def make_executor(settings: Settings) -> Executor:
-    """The executor ``settings.ansible.executor`` names."""
+def make_executor(settings: Settings, options: AnsibleOptions | None = None,
+                  secrets: AnsibleSecrets | None = None) -> Executor:
+    """The executor ``settings.ansible.executor`` names, with the operator's Ansible options."""
     ansible = settings.ansible
+    common = {"forks": ansible.forks, "timeout": ansible.timeout, "options": options, "secrets": secrets}
     if ansible.executor == "streaming":
-        return StreamingExecutor(forks=ansible.forks, timeout=ansible.timeout,
-                                 worker_command=shlex.split(ansible.worker_command))
-    return Executor(forks=ansible.forks, timeout=ansible.timeout)
+        return StreamingExecutor(**common, worker_command=shlex.split(ansible.worker_command))
+    return Executor(**common)
 
 
 class StreamingExecutor(Executor):
     """Runs each playbook in a separate worker process that reads the job on stdin, events on stdout."""
 
-    def __init__(self, *, forks: int = 20, timeout: int = 30,
-                 worker_command: Sequence[str] = ("ansible-runner", "worker")) -> None:
-        super().__init__(forks=forks, timeout=timeout)
+    def __init__(self, *, worker_command: Sequence[str] = ("ansible-runner", "worker"), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.worker_command = list(worker_command)
 
     def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
         import ansible_runner  # heavy: imported only when a run happens
 
-        playbook, inventory = _stage(job)
-        cmdline = [*job.options]
-        if job.secrets_file:  # relative: the worker runs ansible-playbook in its own project dir
-            cmdline += ["-e", f"@{os.path.relpath(job.secrets_file, playbook.parent)}"]
+        playbook, inventories = _stage(job)
+        # Relative: the worker runs ansible-playbook in its own project dir.
+        relative = lambda path: os.path.relpath(path, playbook.parent)  # noqa: E731
+        cmdline = [*job.options, *secret_args(job.secret_files, relative)]
+        for extra in inventories[1:]:  # ansible-runner sends one inventory; the others are plain -i flags
+            cmdline += ["-i", relative(extra)]
+        # The sent ansible.cfg (when the operator has one), relative to the project dir, whatever the worker's
+        # environment says; the operator's own ANSIBLE_* variables; Ansible's scratch inside the worker's
+        # private dir, removed with it.
+        env = {**user_ansible_env(), **job.env, "ANSIBLE_LOCAL_TEMP": ".ansible-tmp"}
+        if job.ansible.config_file is not None:
+            env["ANSIBLE_CONFIG"] = "ansible.cfg"
         transmit = {
-            "private_data_dir": str(job.private), "playbook": str(playbook), "inventory": str(inventory),
-            "limit": job.limit, "extravars": job.extravars, "cmdline": " ".join(cmdline) or None,
-            # Relative to the project dir: the sent ansible.cfg, whatever the worker's environment says,
-            # and Ansible's scratch inside the worker's private dir, removed with it.
-            "envvars": {**job.env, "ANSIBLE_CONFIG": "ansible.cfg", "ANSIBLE_LOCAL_TEMP": ".ansible-tmp"},
-            "forks": self.forks,
+            "private_data_dir": str(job.private), "playbook": str(playbook),
+            "inventory": str(inventories[0]), "limit": job.limit, "extravars": job.extravars,
+            "cmdline": quote_args(cmdline) or None, "envvars": env, "forks": job.forks,
+            "verbosity": job.verbosity or None,
             "quiet": True, "suppress_env_files": True, "suppress_output_file": True,
         }
         statuses: list[dict[str, Any]] = []
@@ -102,31 +109,43 @@ def _read_rc(path: Path, default: int) -> int:
     return int(text) if text.lstrip("-").isdigit() else default
 
 
-def _stage(job: Job) -> tuple[Path, Path]:
+def user_ansible_env() -> dict[str, str]:
+    """The operator's own ``ANSIBLE_*`` variables, for a worker that may not inherit this environment
+    (those that name intagent's own layout are set for the job instead)."""
+    local = ("ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH", "ANSIBLE_LOCAL_TEMP")
+    return {k: v for k, v in os.environ.items() if k.startswith("ANSIBLE_") and k not in local}
+
+
+def _stage(job: Job) -> tuple[Path, list[Path]]:
     """Copy into the private data dir what a worker on another machine needs; return the playbook and
     inventory paths inside it (ansible-runner sends them relative to that dir)."""
     project = job.private / "project"
     project.mkdir(mode=0o700)  # ansible ignores an ansible.cfg in a world-writable cwd
     playbook = project / job.playbook.name
     shutil.copyfile(job.playbook, playbook)
-    shutil.copyfile(ANSIBLE_CFG, project / "ansible.cfg")
+    if job.ansible.config_file is not None:  # the operator's settings travel with the job
+        shutil.copyfile(job.ansible.config_file, project / "ansible.cfg")
     roles = project / "roles"  # next to the playbook: ansible looks there first
     sources = [s for s in (job.roles_path, ROLES_DIR) if s is not None and s.is_dir()]
     for source in sources:  # the run's roles win, as on ANSIBLE_ROLES_PATH locally
         for role in sorted(source.iterdir()):
             if role.is_dir() and not (roles / role.name).exists():
                 shutil.copytree(role, roles / role.name, ignore=shutil.ignore_patterns("__pycache__"))
-    inventories = job.private / "inventory"
-    inventories.mkdir(mode=0o700)
-    inventory = inventories / job.inventory.name
-    if job.inventory.is_dir():
-        shutil.copytree(job.inventory, inventory)
-    else:
-        shutil.copy(job.inventory, inventory)  # keeps the mode: an inventory script stays executable
-        for extra in ("group_vars", "host_vars"):  # ansible reads these next to an inventory file
-            if (job.inventory.parent / extra).is_dir():
-                shutil.copytree(job.inventory.parent / extra, inventories / extra)
-    return playbook, inventory
+    staged = []
+    for index, source in enumerate(job.inventories):
+        # One folder per source: each keeps the group_vars and host_vars that sit beside it.
+        folder = job.private / "inventory" / str(index)
+        folder.mkdir(mode=0o700, parents=True)
+        inventory = folder / source.name
+        if source.is_dir():
+            shutil.copytree(source, inventory)
+        else:
+            shutil.copy(source, inventory)  # keeps the mode: an inventory script stays executable
+            for extra in ("group_vars", "host_vars"):  # ansible reads these next to an inventory file
+                if (source.parent / extra).is_dir():
+                    shutil.copytree(source.parent / extra, folder / extra)
+        staged.append(inventory)
+    return playbook, staged
 
 
 class _Worker:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -21,6 +21,7 @@ from . import knowledge as knowledge_cli
 from . import lab as lab_cli
 from . import lifecycle as lifecycle_cli
 from . import runs as runs_cli
+from .ansible_flags import ansible_flags
 from .common import State, console, err_console, state
 
 app = typer.Typer(
@@ -58,27 +59,45 @@ def _root(
 
 
 @app.command("config")
-def config_show(ctx: typer.Context) -> None:
-    """Print the effective settings (defaults < file < INTAGENT_* environment < flags) as YAML."""
+def config_show(
+    ctx: typer.Context,
+    ansible: Annotated[bool, typer.Option("--ansible/--no-ansible", help="Also list the Ansible settings runs "
+                                          "use and where each came from.")] = True,
+) -> None:
+    """Print the effective settings (defaults < file < INTAGENT_* environment < flags) as YAML, then every
+    Ansible setting intagent's runs use that differs from Ansible's default, with its origin (your
+    ansible.cfg, your environment, or intagent)."""
     import yaml
 
     settings = state(ctx).settings()
     print(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), end="")
+    if ansible:
+        from ..ansible_env import describe, layered
+
+        environment = layered()
+        rows = describe(environment)
+        print("---\n# Ansible settings of intagent's runs (ansible-config dump --only-changed), with their origin."
+              f"\n# Your Ansible configuration file: {environment.config_file or 'none found'}")
+        print(yaml.safe_dump({"ansible_settings": {r["name"]: {"value": r["value"], "origin": r["origin"]}
+                                                    for r in rows}}, sort_keys=False), end="")
 
 
 @app.command("ping")
+@ansible_flags
 def ping_cmd(
     ctx: typer.Context,
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory file or directory.")],
+    inventory: Annotated[list[Path], typer.Option("--inventory", "-i",
+                                                  help="Ansible inventory file, directory or script (repeatable).")],
     limit: Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    **ansible: Any,
 ) -> None:
     """Check that every targeted host answers over Ansible (through intagent's runner)."""
     from ..api import ping
     from ..errors import ExecutionFailed, TotalFailure
     from .output import print_json, print_ping
 
-    report = ping(inventory, limit=limit, settings=state(ctx).settings())
+    report = ping(inventory, limit=limit, settings=state(ctx).settings(), **ansible)
     print_json(report.to_json()) if as_json else print_ping(report)
     if report.status == "failed":
         raise TotalFailure(f"no targeted host answered (run {report.run_id})")

@@ -10,11 +10,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..ansible_env import AnsibleOptions, AnsibleSecrets
+from .ansible_flags import ansible_flags, become_and_vault_secrets
 from .common import err_console, interactive, progress, state
 
-InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Ansible inventory file or directory.")]
+InventoryOpt = Annotated[list[Path], typer.Option(
+    "--inventory", "-i", help="Ansible inventory: file, directory or script (repeatable, as with ansible-playbook).")]
 LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
-VarOpt = Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Integration parameter KEY=VALUE (repeatable).")]
+VarOpt = Annotated[Optional[list[str]], typer.Option(
+    "--var", "-e", help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
 GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "
@@ -23,8 +27,12 @@ GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks gen
 _EVENT_WORDS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
 
 
-def _progress(stage: str, event: dict[str, Any]) -> None:
-    """One line per noteworthy task result, as it happens."""
+def _progress(stage: str, event: dict[str, Any], verbosity: int = 0) -> None:
+    """One line per noteworthy task result, as it happens; with -v, Ansible's own output (redacted)."""
+    if verbosity and event.get("stdout"):
+        for line in str(event["stdout"]).splitlines():
+            progress(line)
+        return
     name = event.get("event")
     data = event.get("event_data") or {}
     host, task = data.get("host"), data.get("task", "")
@@ -80,17 +88,20 @@ def _confirm(hosts) -> bool:
     return typer.confirm(f"Apply to {would} host(s)?", default=False)
 
 
-def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str | None,
-         variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False) -> None:
+def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limit: str | None,
+         variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False, *,
+         ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets) -> None:
     from ..api import run_action
     from .output import print_json, print_report
 
     ask = action == "install" and not yes and not as_json and interactive()
+    verbosity = ansible.verbosity
     with _stop_on_signals() as cancel:
         report = run_action(
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
-            on_event=_progress, prompt=_prompt_secret, generate=generate, cancel=cancel,
-            confirm=_confirm if ask else None)
+            on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
+            generate=generate, cancel=cancel, confirm=_confirm if ask else None, ansible=ansible,
+            ansible_secrets=ansible_secrets)
     if as_json:
         print_json(report.to_json())
     else:
@@ -101,29 +112,34 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: Path, limit: str
 
 def register(app: typer.Typer) -> None:
     @app.command("plan")
+    @ansible_flags
     def plan(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None, var: VarOpt = None,
-             as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
+             as_json: JsonOpt = False, generate: GenerateOpt = False, **ansible: Any) -> None:
         """Dry run (check mode with diff): what would change on each host. Changes nothing."""
-        _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate)
+        _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate, **ansible)
 
     @app.command("install")
+    @ansible_flags
     def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
                 var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
-                generate: GenerateOpt = False) -> None:
+                generate: GenerateOpt = False, **ansible: Any) -> None:
         """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall."""
-        _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate)
+        _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate, **ansible)
 
     @app.command("verify")
+    @ansible_flags
     def verify(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-               var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
+               var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False, **ansible: Any) -> None:
         """Evidence per host that the integration works (service, port, endpoint, version)."""
-        _run(ctx, "verify", name, inventory, limit, var, as_json, generate=generate)
+        _run(ctx, "verify", name, inventory, limit, var, as_json, generate=generate, **ansible)
 
     @app.command("uninstall")
+    @ansible_flags
     def uninstall(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-                  var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False) -> None:
+                  var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False,
+                  **ansible: Any) -> None:
         """Remove everything the integration owns (a second run changes nothing)."""
-        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate)
+        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate, **ansible)
 
     @app.command("resume")
     def resume(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
@@ -132,7 +148,8 @@ def register(app: typer.Typer) -> None:
         from .output import print_json, print_report
 
         with _stop_on_signals() as cancel:
-            report = resume_api(run_id, settings=state(ctx).settings(), on_event=_progress, cancel=cancel)
+            report = resume_api(run_id, settings=state(ctx).settings(), on_event=_progress, cancel=cancel,
+                                ansible_secrets=become_and_vault_secrets())
         print_json(report.to_json()) if as_json else print_report(report)
         if report.exit_code:
             raise typer.Exit(report.exit_code)

@@ -219,19 +219,27 @@ def test_failing_job_exits_11_with_plain_progress_and_report(unreachable, env):
     assert shown.returncode == 0 and "web1: unreachable" in assert_plain(shown)[0]
 
 
-def test_on_a_terminal_a_missing_secret_is_asked_for(broken, env):
-    term = Terminal("install", "infra_agent", "-i", str(broken), env=env)
+def test_on_a_terminal_a_missing_secret_is_asked_for(unreachable, env):
+    term = Terminal("install", "infra_agent", "-i", str(unreachable), env=env)
     term.expect(rb"license_key \(.*\): ")
     term.send(b"typed-on-the-terminal\n")
     code, screen = term.wait()
-    assert code == 4, screen  # the answer was taken: the run went on to the inventory
+    assert code == 11, screen  # the answer was taken: the run went on to the (unreachable) host
     assert "typed-on-the-terminal" not in screen  # hidden input
-    assert "broken.yml" in screen
+    assert "web1" in screen
+
+
+def test_a_broken_inventory_fails_before_any_prompt(broken, env):
+    """The inventory is read first (it may hold the secret): a broken one is named, nothing is asked."""
+    term = Terminal("install", "infra_agent", "-i", str(broken), env=env)
+    code, screen = term.wait(timeout=60)
+    assert code == 4, screen
+    assert "broken.yml" in screen and "license_key" not in screen
 
 
 @pytest.mark.parametrize("stdin_terminal, stdout_terminal", [(True, False), (False, True)])
-def test_half_a_terminal_never_prompts(stdin_terminal, stdout_terminal, broken, env):
-    term = Terminal("install", "infra_agent", "-i", str(broken), env=env, stdin_terminal=stdin_terminal,
+def test_half_a_terminal_never_prompts(stdin_terminal, stdout_terminal, unreachable, env):
+    term = Terminal("install", "infra_agent", "-i", str(unreachable), env=env, stdin_terminal=stdin_terminal,
                     stdout_terminal=stdout_terminal)
     code, screen = term.wait(timeout=60)
     assert code == 5, screen

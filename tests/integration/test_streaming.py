@@ -145,7 +145,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
 
     stream = io.BytesIO(capture.read_bytes())
     kwargs = json.loads(stream.readline())["kwargs"]
-    assert kwargs["playbook"] == "play.yml" and kwargs["inventory"] == "inventory/hosts.yml"
+    assert kwargs["playbook"] == "play.yml" and kwargs["inventory"] == "inventory/0/hosts.yml"
     assert kwargs["limit"] == "here" and kwargs["extravars"] == {"colour": "blue"}
     assert kwargs["cmdline"] == "--check -e @../secrets.json"
     env = kwargs["envvars"]
@@ -160,7 +160,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     assert (job / "project" / "play.yml").read_text() == PLAY
     assert (job / "project" / "ansible.cfg").is_file()
     assert (job / "project" / "roles" / "node_exporter" / "tasks" / "main.yml").is_file()
-    assert (job / "inventory" / "hosts.yml").read_text() == local_and_closed_inventory(tmp_path).read_text()
+    assert (job / "inventory" / "0" / "hosts.yml").read_text() == local_and_closed_inventory(tmp_path).read_text()
     assert json.loads((job / "secrets.json").read_text()) == {"license_key": "sekrit"}
     assert stat.S_IMODE((job / "secrets.json").stat().st_mode) == 0o600
 
@@ -191,3 +191,37 @@ def test_cancel_stops_the_worker_and_reports_an_incomplete_run(tmp_path, private
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert executor.leftovers() == []
     assert not [p for p in private_dirs if p.exists()]
+
+
+def _script_inventory(tmp_path: Path) -> Path:
+    """A dynamic inventory script (group ``scripted`` with one local host) and a group_vars file beside it."""
+    folder = tmp_path / "dynamic"
+    (folder / "group_vars").mkdir(parents=True)
+    (folder / "group_vars" / "scripted.yml").write_text("colour: from-group-vars\n")
+    script = folder / "inventory.py"
+    script.write_text("#!/usr/bin/env python3\nimport json, sys\n"
+                      "print(json.dumps({'scripted': {'hosts': ['also-here']}, '_meta': {'hostvars': {'also-here': {"
+                      "'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}))\n")
+    script.chmod(0o755)
+    return script
+
+
+COLOUR_PLAY = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Say the colour
+      ansible.builtin.debug:
+        msg: "colour {{ colour | default('none') }}"
+"""
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "local"])
+def test_several_inventory_sources_and_a_script_are_all_read(tmp_path, streamed):
+    sources = [local_and_closed_inventory(tmp_path), _script_inventory(tmp_path)]
+    run = (StreamingExecutor(timeout=5, worker_command=_wrapper(tmp_path)) if streamed else Executor(timeout=5))
+    seen: list[dict] = []
+    result = run.run(_playbook(tmp_path, COLOUR_PLAY), sources, limit="here:also-here", on_event=seen.append)
+    assert result.status == "successful" and set(result.hosts) == {"here", "also-here"}
+    said = {e["event_data"]["host"]: e["event_data"]["res"]["msg"] for e in seen if e.get("event") == "runner_on_ok"}
+    assert said == {"here": "colour none", "also-here": "colour from-group-vars"}  # the script's group_vars too

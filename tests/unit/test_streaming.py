@@ -8,7 +8,8 @@ import pytest
 
 from integration_agent.errors import ConfigError
 from integration_agent.executor import Executor, Job
-from integration_agent.paths import ANSIBLE_CFG, ROLES_DIR
+from integration_agent.ansible_env import AnsibleEnvironment
+from integration_agent.paths import ROLES_DIR
 from integration_agent.redact import Redactor
 from integration_agent.settings import load_settings
 from integration_agent.streaming import StreamingExecutor, _stage, _temp_files_in, make_executor
@@ -54,7 +55,7 @@ def test_unusable_worker_command_names_key_and_file(tmp_path, isolated_env, valu
     assert "empty command" in message or "not a valid command line" in message
 
 
-def _job(tmp_path: Path, roles_path: Path | None) -> Job:
+def _job(tmp_path: Path, roles_path: Path | None, config_file: Path | None = None) -> Job:
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     source = tmp_path / "run"
@@ -62,9 +63,10 @@ def _job(tmp_path: Path, roles_path: Path | None) -> Job:
     (source / "group_vars" / "all.yml").write_text("answer: 42\n")
     (source / "hosts.yml").write_text("all:\n  hosts:\n    h1:\n")
     (source / "main.yml").write_text("- hosts: all\n  tasks: []\n")
-    return Job(private=private, playbook=source / "main.yml", inventory=source / "hosts.yml", limit=None,
-               extravars={}, options=[], secrets_file=None, env={}, roles_path=roles_path,
-               handle=lambda event: False, redact=Redactor([]))
+    ansible = AnsibleEnvironment({}, config_file, frozenset(), frozenset())
+    return Job(private=private, playbook=source / "main.yml", inventories=[source / "hosts.yml"], limit=None,
+               extravars={}, options=[], secret_files=[], env={}, ansible=ansible, roles_path=roles_path,
+               forks=None, verbosity=0, handle=lambda event: False, redact=Redactor([]))
 
 
 def test_staged_job_is_self_contained(tmp_path):
@@ -72,13 +74,17 @@ def test_staged_job_is_self_contained(tmp_path):
     (generated / "node_exporter" / "tasks").mkdir(parents=True)
     (generated / "node_exporter" / "tasks" / "main.yml").write_text("# generated\n")
     (generated / "node_exporter" / "__pycache__").mkdir()
-    job = _job(tmp_path, generated)
+    operator_cfg = tmp_path / "operator" / "ansible.cfg"
+    operator_cfg.parent.mkdir()
+    operator_cfg.write_text("[defaults]\nremote_user = ops\n")
+    job = _job(tmp_path, generated, operator_cfg)
 
-    playbook, inventory = _stage(job)
+    playbook, [inventory] = _stage(job)
 
     project = job.private / "project"
     assert playbook == project / "main.yml" and playbook.read_text() == job.playbook.read_text()
-    assert (project / "ansible.cfg").read_text() == ANSIBLE_CFG.read_text()
+    # The operator's settings travel with the job, not intagent's own file.
+    assert (project / "ansible.cfg").read_text() == operator_cfg.read_text()
     assert project.stat().st_mode & 0o777 == 0o700  # ansible reads ansible.cfg only from a safe cwd
     roles = {p.name for p in (project / "roles").iterdir()}
     assert roles == {p.name for p in ROLES_DIR.iterdir() if p.is_dir()}
@@ -87,8 +93,15 @@ def test_staged_job_is_self_contained(tmp_path):
     assert not (project / "roles" / "node_exporter" / "__pycache__").exists()
     curated = project / "roles" / "zabbix_agent" / "tasks" / "main.yml"
     assert curated.read_text() == (ROLES_DIR / "zabbix_agent" / "tasks" / "main.yml").read_text()
-    assert inventory == job.private / "inventory" / "hosts.yml" and inventory.read_text() == job.inventory.read_text()
-    assert (job.private / "inventory" / "group_vars" / "all.yml").read_text() == "answer: 42\n"
+    assert inventory == job.private / "inventory" / "0" / "hosts.yml"
+    assert inventory.read_text() == job.inventories[0].read_text()
+    assert (job.private / "inventory" / "0" / "group_vars" / "all.yml").read_text() == "answer: 42\n"
+
+
+def test_staged_job_without_an_operator_config_sends_none(tmp_path):
+    job = _job(tmp_path, None)
+    _stage(job)
+    assert not (job.private / "project" / "ansible.cfg").exists()
 
 
 def test_staged_inventory_directory_is_copied_whole(tmp_path):
@@ -97,10 +110,12 @@ def test_staged_inventory_directory_is_copied_whole(tmp_path):
     (inventory_dir / "host_vars").mkdir(parents=True)
     (inventory_dir / "hosts.ini").write_text("h1\n")
     (inventory_dir / "host_vars" / "h1.yml").write_text("x: 1\n")
-    job.inventory = inventory_dir
-    _, inventory = _stage(job)
-    assert inventory == job.private / "inventory" / "inv"
+    job.inventories = [inventory_dir, job.inventories[0]]
+    _, [inventory, second] = _stage(job)
+    assert inventory == job.private / "inventory" / "0" / "inv"
     assert (inventory / "hosts.ini").read_text() == "h1\n" and (inventory / "host_vars" / "h1.yml").is_file()
+    # Each source keeps the group_vars beside it.
+    assert (second.parent / "group_vars" / "all.yml").is_file() and not (inventory.parent / "group_vars").exists()
 
 
 def test_temporary_files_go_to_memory_while_runs_overlap(tmp_path):
