@@ -251,6 +251,14 @@ def user_flag(name: str, places: tuple[tuple[str, str], ...], env: Mapping[str, 
     return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
 
 
+def has_vault_source(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
+    """Whether the operator's environment or file names a vault password file or vault identities."""
+    env = os.environ if env is None else env
+    config = _read_ini(find_user_config(env, cwd))
+    return any(user_setting(name, env, config, (("defaults", key),)) for name, key in (
+        ("ANSIBLE_VAULT_PASSWORD_FILE", "vault_password_file"), ("ANSIBLE_VAULT_IDENTITY_LIST", "vault_identity_list")))
+
+
 def describe(environment: AnsibleEnvironment, base_env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every Ansible setting that differs from Ansible's default, with its value and where it came from
     (Ansible's own ``ansible-config dump --only-changed``, with intagent's variables named as such)."""

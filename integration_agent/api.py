@@ -13,7 +13,7 @@ from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
 from .errors import IntegrationError
 from .executor import EventSink
-from .inventory import Inventories, InventoryView, inspect_inventory, resolve_hosts, sources
+from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .render import render
 from .locks import HostLocks
 from .runs import RunDir, new_run_id
@@ -90,6 +90,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
     view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
+    require_vault_secret(view, (found.role_var(n) for n in found.manifest.parameters), ansible, ansible_secrets)
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
     params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"), provided=provided)
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)

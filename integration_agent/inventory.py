@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ansible_env import AnsibleOptions, AnsibleSecrets, layered
+from .ansible_env import VAULT_PASSWORD_ENV, AnsibleOptions, AnsibleSecrets, has_vault_source, layered
 from .errors import InventoryError
 from .executor import fresh_private_dir, venv_path, write_secret
 
@@ -32,6 +32,33 @@ class InventoryView:
     def defined_everywhere(self, names: Iterable[str]) -> set[str]:
         """The variables of ``names`` that the inventory defines for every targeted host."""
         return {n for n in names if self.hosts and all(n in self.hostvars.get(h, {}) for h in self.hosts)}
+
+
+    def vaulted(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """The variables of ``names`` that are still vault-encrypted (ansible-inventory never decrypts), with
+        the hosts that have them encrypted."""
+        wanted = set(names)
+        found: dict[str, list[str]] = {}
+        for host in self.hosts:
+            for name, value in self.hostvars.get(host, {}).items():
+                if (name in wanted or name.startswith("ansible_")) and isinstance(value, dict) \
+                        and "__ansible_vault" in value:
+                    found.setdefault(name, []).append(host)
+        return found
+
+
+def require_vault_secret(view: InventoryView, names: Iterable[str], options: AnsibleOptions,
+                         secrets: AnsibleSecrets | None) -> None:
+    """Fail before any playbook when a variable the run uses is vault-encrypted and no vault secret was
+    given at all (flags, ``INTAGENT_VAULT_PASSWORD``, or the operator's Ansible configuration)."""
+    vaulted = view.vaulted(names)
+    if not vaulted or (secrets is not None and secrets.vault_password) or options.vault_ids \
+            or options.vault_password_files or has_vault_source():
+        return
+    name, hosts = next(iter(sorted(vaulted.items())))
+    raise InventoryError(f"inventory: {name} of {', '.join(hosts[:3])} is vault-encrypted and no vault password "
+                         "was given", hint=f"set {VAULT_PASSWORD_ENV}, or pass --vault-id, --vault-password-file "
+                                           "or --ask-vault-pass")
 
 
 def sources(inventory: Inventories) -> list[Path]:

@@ -76,17 +76,19 @@ def config_show(
 
         environment = layered()
         rows = describe(environment)
-        print("---\n# Ansible settings of intagent's runs (ansible-config dump --only-changed), with their origin."
-              f"\n# Your Ansible configuration file: {environment.config_file or 'none found'}")
-        print(yaml.safe_dump({"ansible_settings": {r["name"]: {"value": r["value"], "origin": r["origin"]}
-                                                    for r in rows}}, sort_keys=False), end="")
+        print("---\n# Your Ansible configuration file (null: none found), then every Ansible setting of\n"
+              "# intagent's runs that differs from Ansible's default (ansible-config dump --only-changed).")
+        print(yaml.safe_dump({
+            "ansible_config_file": str(environment.config_file) if environment.config_file else None,
+            "ansible_settings": {r["name"]: {"value": r["value"], "origin": r["origin"]} for r in rows},
+        }, sort_keys=False), end="")
 
 
 @app.command("ping")
 @ansible_flags
 def ping_cmd(
     ctx: typer.Context,
-    inventory: Annotated[list[Path], typer.Option("--inventory", "-i",
+    inventory: Annotated[list[Path], typer.Option("--inventory", "-i", metavar="PATH",
                                                   help="Ansible inventory file, directory or script (repeatable).")],
     limit: Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,

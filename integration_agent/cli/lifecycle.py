@@ -15,10 +15,10 @@ from .ansible_flags import ansible_flags, become_and_vault_secrets
 from .common import err_console, interactive, progress, state
 
 InventoryOpt = Annotated[list[Path], typer.Option(
-    "--inventory", "-i", help="Ansible inventory: file, directory or script (repeatable, as with ansible-playbook).")]
+    "--inventory", "-i", metavar="PATH", help="Ansible inventory: file, directory or script (repeatable, as with ansible-playbook).")]
 LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
 VarOpt = Annotated[Optional[list[str]], typer.Option(
-    "--var", "-e", help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
+    "--var", "-e", metavar="KEY=VALUE|@FILE", help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
 GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "

@@ -8,7 +8,10 @@ unknown host key, an encrypted variable it cannot read).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -85,16 +88,28 @@ def test_the_operators_ansible_cfg_is_how_hosts_are_reached(lab, isolated_env, t
 
 def test_connection_flags_work_like_ansible_playbooks(lab, isolated_env, tmp_path):
     host = "lab3"
-    inventory = bare_inventory(lab, tmp_path / "inv", [host])
-    flags = ["-u", "root", "--private-key", str(lab.key), "--ssh-common-args", SSH_OPTS]
-    proc = run_cli("verify", "node_exporter", "-i", str(inventory), *flags, "--json", env=isolated_env, cwd=tmp_path)
-    assert proc.returncode in (0, 10, 11), proc.stderr  # reached: verify ran (node_exporter may be absent)
-    assert statuses(report_of(proc)) != {host: "unreachable"}, proc.stdout
-    without_key, without_options = ["-u", "root", *flags[4:]], flags[:4]
-    for partial in (without_key, without_options):
-        proc = run_cli("verify", "node_exporter", "-i", str(inventory), *partial, "--json", env=isolated_env,
-                       cwd=tmp_path)
-        assert statuses(report_of(proc)) == {host: "unreachable"}, (partial, proc.stdout)
+    address = next(h.address for h in lab.hosts() if h.name == host)
+    inventory = tmp_path / "hosts.yml"  # an address where nothing listens: only the SSH options reach lab3
+    inventory.write_text(f"all:\n  hosts:\n    {host}:\n      ansible_host: 127.0.0.2\n")
+    ssh_args = f"-o HostName={address} {SSH_OPTS}"
+    flags = ["-u", "root", "--private-key", str(lab.key), "--ssh-common-args", ssh_args]
+
+    def ping(*args: str) -> str:
+        # A fresh SSH control path dir for each call (the operator's variable wins over intagent's
+        # default): no connection of an earlier call is reused.
+        sockets = Path(tempfile.mkdtemp(prefix="cp", dir="/tmp"))
+        proc = run_cli("ping", "-i", str(inventory), *args, "--json", cwd=tmp_path,
+                       env={**isolated_env, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(sockets)})
+        used = list(sockets.iterdir())
+        shutil.rmtree(sockets)
+        status = report_of(proc)["hosts"][host]["status"]
+        assert used or status == "unreachable", "a reached host's connection lives in the operator's dir"
+        return status
+
+    assert ping(*flags) == "reachable"
+    assert ping(*flags[:4]) == "unreachable"  # without --ssh-common-args
+    assert ping("-u", "root", *flags[4:]) == "unreachable"  # without --private-key
+    assert ping("-u", "nobody", *flags[2:]) == "unreachable"  # --user is who logs in
 
 
 @pytest.fixture
@@ -108,7 +123,7 @@ def standin(lab, tmp_path_factory):
 def encrypt(value: str, name: str, password_file: Path, vault_id: str | None = None) -> str:
     """``ansible-vault encrypt_string`` output for ``name: value`` (the YAML of a vaulted variable)."""
     who = ["--vault-id", f"{vault_id}@{password_file}"] if vault_id else ["--vault-password-file", str(password_file)]
-    proc = subprocess.run(["ansible-vault", "encrypt_string", *who, "--name", name, value], capture_output=True,
+    proc = subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt_string", *who, "--name", name, value], capture_output=True,
                           text=True, check=True, stdin=subprocess.DEVNULL)
     return proc.stdout
 

@@ -5,6 +5,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from integration_agent.ansible_env import AnsibleOptions
 from integration_agent.executor import Executor
 from integration_agent.redact import MASK
 from tests.conftest import local_and_closed_inventory
@@ -72,3 +75,27 @@ def test_ansible_scratch_lives_in_the_private_dir(tmp_path):
     local_tmp = result.hosts["here"].evidence["local_tmp"]
     assert local_tmp.startswith(("/dev/shm/intagent-run-", tempfile.gettempdir())) and "intagent-run-" in local_tmp
     assert not Path(local_tmp).exists(), "removed with the private dir"
+
+
+RENDEZVOUS_PLAY = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Host one waits up to 3 s for host two, which runs after it when there is one fork
+      ansible.builtin.shell: >-
+        if [ {{ inventory_hostname }} = two ]; then touch {{ flag }}; exit 0; fi;
+        for i in $(seq 30); do [ -e {{ flag }} ] && exit 0; sleep 0.1; done; exit 1
+      changed_when: false
+"""
+
+
+@pytest.mark.parametrize("forks, met", [(1, False), (2, True)])
+def test_forks_decide_how_many_hosts_run_a_task_at_once(tmp_path, forks, met):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(f"all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: "
+                   f"'{{{{ ansible_playbook_python }}}}'\n    flag: {tmp_path / 'flag'}\n  hosts:\n    one:\n    two:\n")
+    play = tmp_path / "play.yml"
+    play.write_text(RENDEZVOUS_PLAY)
+    result = Executor(options=AnsibleOptions(forks=forks)).run(play, inv)
+    assert result.hosts["two"].failed == 0
+    assert (result.hosts["one"].failed == 0) is met, result.hosts["one"]

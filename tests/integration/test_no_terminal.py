@@ -244,3 +244,25 @@ def test_half_a_terminal_never_prompts(stdin_terminal, stdout_terminal, unreacha
     code, screen = term.wait(timeout=60)
     assert code == 5, screen
     assert "NEW_RELIC_LICENSE_KEY" in screen
+
+
+def test_become_and_vault_passwords_are_asked_on_a_terminal_only(unreachable, env):
+    term = Terminal("install", "node_exporter", "-i", str(unreachable), "-K", "--yes", env=env)
+    term.expect(rb"BECOME password: ")
+    term.send(b"typed-become-password\n")
+    code, screen = term.wait()
+    assert code == 11, screen  # the run went on, to the unreachable host
+    assert "typed-become-password" not in screen
+
+    proc = run_job("install", "node_exporter", "-i", str(unreachable), "-K", env=env)
+    assert proc.returncode == 5 and "INTAGENT_BECOME_PASSWORD" in proc.stderr.decode(), proc.stderr
+    proc = run_job("install", "node_exporter", "-i", str(unreachable), "--ask-vault-pass", env=env)
+    assert proc.returncode == 5 and "INTAGENT_VAULT_PASSWORD" in proc.stderr.decode(), proc.stderr
+    # The operator's own ansible.cfg asking for the become password counts as -K.
+    cfg = unreachable.parent / "ansible.cfg"
+    cfg.write_text("[privilege_escalation]\nbecome_ask_pass = True\n")
+    proc = run_job("install", "node_exporter", "-i", str(unreachable), env={**env, "ANSIBLE_CONFIG": str(cfg)})
+    assert proc.returncode == 5 and "INTAGENT_BECOME_PASSWORD" in proc.stderr.decode(), proc.stderr
+    proc = run_job("install", "node_exporter", "-i", str(unreachable), "--json",
+                   env={**env, "ANSIBLE_CONFIG": str(cfg), "INTAGENT_BECOME_PASSWORD": "from-env"})
+    assert proc.returncode == 11 and b"from-env" not in proc.stdout + proc.stderr

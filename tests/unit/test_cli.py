@@ -66,3 +66,20 @@ def test_config_shows_merged_settings(tmp_path, isolated_env):
 
 def test_usage_error_is_exit_2():
     assert run_cli("ping").returncode == 2  # --inventory is required
+
+
+def test_config_shows_where_each_ansible_setting_came_from(tmp_path, isolated_env):
+    import yaml
+
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nremote_user = ops\n[ssh_connection]\npipelining = False\n")
+    proc = run_cli("config", env={**isolated_env, "ANSIBLE_TIMEOUT": "17"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    settings, ansible = yaml.safe_load_all(proc.stdout)
+    assert "ansible" in settings
+    assert ansible["ansible_config_file"] == str(tmp_path / "ansible.cfg")
+    rows = ansible["ansible_settings"]
+    assert rows["DEFAULT_REMOTE_USER"] == {"value": "ops", "origin": str(tmp_path / "ansible.cfg")}
+    assert rows["DEFAULT_TIMEOUT"] == {"value": 17, "origin": "environment variable ANSIBLE_TIMEOUT"}
+    assert rows["HOST_PATTERN_MISMATCH"]["origin"] == "intagent (required)"
+    assert "ANSIBLE_PIPELINING" not in rows  # theirs (False, Ansible's default), not intagent's (True)
+    assert rows["DEFAULT_FORKS"]["origin"] == "intagent (default)"
