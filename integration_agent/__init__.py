@@ -14,7 +14,9 @@ _EXPORTS = {
     "Settings": ".settings", "load_settings": ".settings",
     "Lab": ".lab", "Executor": ".executor", "PlaybookRun": ".executor", "HostRun": ".executor",
     "ping": ".api", "plan": ".api", "install": ".api", "verify": ".api", "uninstall": ".api",
-    "run_action": ".api", "resume": ".api", "generate": ".api", "CustomStep": ".lifecycle", "StepView": ".lifecycle", "Catalog": ".catalog", "RunReport": ".lifecycle",
+    "run_action": ".api", "resume": ".api", "generate": ".api", "CustomStep": ".lifecycle", "StepView": ".lifecycle",
+    "Catalog": ".catalog", "RunReport": ".lifecycle",
+    "AnsibleOptions": ".ansible_env", "AnsibleSecrets": ".ansible_env",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -235,21 +235,21 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
         return lifecycle.execute(action, resume_from=remaining)
 
 
-def plan(integration: str, inventory: Path, **kwargs):
+def plan(integration: str, inventory: Inventories, **kwargs):
     """Check-mode run with diff: what would change on each host."""
     return run_action("plan", integration, inventory, **kwargs)
 
 
-def install(integration: str, inventory: Path, **kwargs):
+def install(integration: str, inventory: Inventories, **kwargs):
     """Plan, apply, verify, and roll back the hosts that failed."""
     return run_action("install", integration, inventory, **kwargs)
 
 
-def verify(integration: str, inventory: Path, **kwargs):
+def verify(integration: str, inventory: Inventories, **kwargs):
     """Evidence per host that the integration works."""
     return run_action("verify", integration, inventory, **kwargs)
 
 
-def uninstall(integration: str, inventory: Path, **kwargs):
+def uninstall(integration: str, inventory: Inventories, **kwargs):
     """Remove everything the integration owns."""
     return run_action("uninstall", integration, inventory, **kwargs)
