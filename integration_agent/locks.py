@@ -1,11 +1,13 @@
-"""One run at a time per host: a lock file per host, naming the run and process that hold it.
+"""One run at a time per host: an ``fcntl.flock`` on a lock file per host, naming the run that holds it.
 
-Locks are taken all-or-nothing before anything runs. A lock whose process is gone is stale: it is
-detected and released, so a crashed run never blocks a host for ever.
+Locks are taken all-or-nothing before anything runs. The kernel holds the lock, not the file: when the
+process holding it ends in any way (even SIGKILL) the lock is free again, so a crashed run never blocks a
+host, and no run can delete a lock another run holds. The file only tells a second run who is in the way.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -15,16 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import HostBusy
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class HostLocks:
@@ -37,56 +29,69 @@ class HostLocks:
         return self.directory / (re.sub(r"[^A-Za-z0-9_.-]", "_", host) + ".lock")
 
     def holder(self, host: str) -> dict | None:
-        """Who holds ``host`` (run id, pid), or None; a stale lock is removed on the way."""
-        path = self._path(host)
+        """Who holds ``host`` (run id, pid; empty while the holder is still writing it), or None."""
         try:
-            data = json.loads(path.read_text())
+            fd = os.open(self._path(host), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            data = {}
-        if isinstance(data, dict) and isinstance(data.get("pid"), int) and _alive(data["pid"]):
-            return data
-        path.unlink(missing_ok=True)  # stale: its process is gone (or the file is unreadable)
-        return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                data = _read_record(fd)
+                return data if isinstance(data, dict) else {}
+            return None  # a file nobody holds (its run ended): the host is free
+        finally:
+            os.close(fd)
 
-    def _take(self, host: str, run_id: str) -> bool:
+    def _take(self, host: str, run_id: str) -> int | None:
+        """The locked file descriptor for ``host``, or None when another process holds it."""
+        path = self._path(host)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
+            os.close(fd)  # its holder released and removed the file meanwhile: lock the file now there
         record = json.dumps({"run_id": run_id, "pid": os.getpid(), "host": host,
                              "since": datetime.now(timezone.utc).isoformat()})
-        try:
-            fd = os.open(self._path(host), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as fh:
-            fh.write(record)
-        return True
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode(), 0)
+        return fd
 
     @contextmanager
     def hold(self, hosts: Iterable[str], run_id: str) -> Iterator[None]:
         """Hold every host for the duration of the block, or raise HostBusy naming the holder."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        taken: list[str] = []
+        taken: list[tuple[Path, int]] = []
         try:
             for host in sorted(set(hosts)):
-                if not self._take(host, run_id):
-                    holder = self.holder(host)
-                    if holder is None and self._take(host, run_id):
-                        taken.append(host)
-                        continue
-                    who = f"run {holder['run_id']} (pid {holder['pid']})" if holder else "another run"
+                fd = self._take(host, run_id)
+                if fd is None:
+                    holder = self.holder(host) or {}
+                    who = f"run {holder['run_id']} (pid {holder.get('pid')})" if holder.get("run_id") else "another run"
                     raise HostBusy(f"host {host} is being changed by {who}",
                                    hint="wait for it to finish, or check it with: intagent runs show "
-                                        f"{holder['run_id'] if holder else 'RUN'}")
-                taken.append(host)
+                                        f"{holder.get('run_id') or 'RUN'}")
+                taken.append((self._path(host), fd))
             yield
         finally:
-            for host in taken:
-                self._release(host, run_id)
+            for path, fd in taken:
+                # Removed while still locked: a run that opened the old file finds it is gone and retries.
+                path.unlink(missing_ok=True)
+                os.close(fd)
 
-    def _release(self, host: str, run_id: str) -> None:
-        path = self._path(host)
-        try:
-            if json.loads(path.read_text()).get("run_id") == run_id:
-                path.unlink()
-        except (OSError, ValueError):
-            pass
+
+def _read_record(fd: int) -> object:
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
