@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import IntegrationError
+from .yamlfile import read_yaml
 from .paths import PROJECT_ROOT
 
 ENTRY_POINT_GROUP = "intagent.integrations"
@@ -129,14 +130,7 @@ class Integration:
 
 def load_manifest(path: Path) -> Manifest:
     """Parse and validate one manifest, naming the file and key on error."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise IntegrationError(f"{path}: unreadable manifest: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise IntegrationError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    data = read_yaml(path, IntegrationError)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:

@@ -16,6 +16,7 @@ import yaml
 
 from .catalog import Integration, Parameter
 from .errors import IntegrationError
+from .yamlfile import read_mapping
 
 Prompt = Callable[[str, Parameter], str | None]
 
@@ -62,20 +63,7 @@ def _coerce(name: str, param: Parameter, raw: Any, origin: str) -> Any:
 
 def read_vars_file(text: str) -> dict[str, Any]:
     """The mapping of a ``-e @FILE`` argument (YAML or JSON, like ansible-playbook's)."""
-    path = Path(text[1:]).expanduser()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise IntegrationError(f"-e {text}: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise IntegrationError(f"-e {text}: {path}{where} is not valid YAML") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise IntegrationError(f"-e {text}: {path} must hold a mapping of parameters, not {type(data).__name__}")
-    return data
+    return read_mapping(Path(text[1:]).expanduser(), IntegrationError, "parameters", what="-e: ")
 
 
 def _given(integration: Integration, pairs: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:

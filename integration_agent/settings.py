@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .ansible_env import BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV
 from .errors import ConfigError
+from .yamlfile import read_mapping
 
 CONFIG_FILE_NAME = "workflow_config.yaml"
 ENV_PREFIX = "INTAGENT_"
@@ -125,19 +126,7 @@ def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | N
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
+    return read_mapping(path, ConfigError, "settings")
 
 
 def _env_key_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
