@@ -103,8 +103,8 @@ def fleet_ansible_cfg(access: Access) -> str:
         "become_method = sudo",
         "",
         "[ssh_connection]",
-        # configparser interpolates '%': ssh's %h and %p are written %%h and %%p.
-        f"ssh_args = {ssh_args.replace('%', '%%')}",
+        # ansible-core reads ansible.cfg values raw (parser.get(raw=True)): ssh's %h and %p go in as they are.
+        f"ssh_args = {ssh_args}",
         "",
     ])
 
