@@ -19,6 +19,7 @@ from integration_agent.lab import Lab
 from integration_agent.lab.host import ssh_argv
 from integration_agent.lab.layout import OPS_PASSWORD, OPS_USER, RELEASES, Layout
 from tests.conftest import node_exporter_metrics, run_cli, ssh
+from tests.fixtures.newrelic_standin import build_standin_deb
 
 pytestmark = pytest.mark.lab
 HOSTS = ["lab1", "lab2", "lab3"]
@@ -125,6 +126,35 @@ def test_install_node_exporter_on_every_release_through_the_bastion(fleet, isola
     assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
     for host in HOSTS:
         assert "node_exporter_build_info" in node_exporter_metrics(fleet, host)
+
+
+def _install(lab: Lab, integration: str, *args: str, env: dict[str, str]) -> tuple[int, dict]:
+    proc = run_cli("install", integration, "-i", str(lab.inventory_path), *args, "--json", env=env)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"not JSON (rc {proc.returncode}): {proc.stdout!r} {proc.stderr!r}") from None
+
+
+def test_install_zabbix_agent_on_every_release(fleet, isolated_env):
+    rc, report = _install(fleet, "zabbix_agent", env=isolated_env)
+    assert rc == 0, report
+    assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
+    versions = {h: report["hosts"][h]["evidence"]["agent_version"].split(".")[0] for h in HOSTS}
+    assert versions == {"lab1": "5", "lab2": "6", "lab3": "7"}  # Debian's zabbix-agent of each release
+
+
+def test_infra_agent_installs_where_new_relic_packages_it_and_refuses_trixie_untouched(fleet, isolated_env, tmp_path):
+    fleet.add_packages([build_standin_deb(tmp_path / "standin")])
+    env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": "lab-test-not-a-key"}
+    rc, report = _install(fleet, "infra_agent", "--var", f"apt_source=deb [trusted=yes] {fleet.mirror_url} ./",
+                          "--var", "gpg_key_url=", env=env)
+    statuses = {h: r["status"] for h, r in report["hosts"].items()}
+    assert rc == 10 and statuses["lab1"] == statuses["lab2"] == "installed", report
+    assert statuses["lab3"] != "installed"
+    assert "infra_agent does not support Debian 13" in json.dumps(report["hosts"]["lab3"]) and "(trixie" in json.dumps(report["hosts"]["lab3"])
+    leftovers = ssh(fleet, "lab3", "ls /etc/apt/sources.list.d /etc/newrelic-infra.yml 2>/dev/null; dpkg -s newrelic-infra")
+    assert leftovers.returncode != 0 and "newrelic" not in leftovers.stdout, leftovers.stdout
 
 
 def test_the_plain_lab_comes_back(fleet):
