@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .ansible_env import BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV
 from .errors import ConfigError
+from .lab.layout import DEFAULT_RELEASE, RELEASES
 from .yamlfile import read_mapping
 
 CONFIG_FILE_NAME = "workflow_config.yaml"
@@ -50,7 +51,8 @@ class LabSettings(_Strict):
     cache_dir: UserPath = Field(Path("/var/cache/intagent/lab"), description="Base image and package mirror cache.")
     subnet: IPv4Network = Field(IPv4Network("10.231.0.0/24"), description="Private subnet of the lab bridge.")
     hosts: int = Field(3, ge=1, le=200, description="Hosts that `lab up` creates when --hosts is not given.")
-    suite: str = Field("bookworm", description="Debian suite of the base image.")
+    suite: Literal[RELEASES] = Field(  # type: ignore[valid-type]
+        DEFAULT_RELEASE, description=f"Debian release of lab hosts when `lab up` gets no --release ({', '.join(RELEASES)}).")
     debian_mirror: str | None = Field(None, description="Debian mirror for the base image; default: apt's own.")
     mirror_port: int = Field(8080, ge=1024, le=65535, description="Port of the package mirror on the bridge.")
     mirror_packages: list[str] = Field(

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the lab drives, and what Python needs for a venv.
-APT_PACKAGES=(openssh-client systemd-container debootstrap iproute2 dpkg-dev util-linux mount)
+APT_PACKAGES=(openssh-client systemd-container debootstrap debian-archive-keyring iproute2 dpkg-dev util-linux mount)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ..lab.layout import LOGIN_USERS, OPS_USER, RELEASES
 from .common import console, progress, state
+
+# typer offers choices through enums: these mirror the lab's own lists.
+Release = Enum("Release", {name: name for name in RELEASES}, type=str)
+LoginUser = Enum("LoginUser", {name: name for name in LOGIN_USERS}, type=str)
 
 app = typer.Typer(no_args_is_help=True, help="Disposable test hosts (systemd-nspawn) on this machine.")
 
@@ -27,12 +33,34 @@ def up(
     ctx: typer.Context,
     hosts: Annotated[Optional[int], typer.Option("--hosts", "-n", min=1, max=200,
                                                  help="Hosts to have running (default: lab.hosts).")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the cached base image first.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the cached base images first.")] = False,
+    release: Annotated[Optional[list[Release]], typer.Option(  # type: ignore[valid-type]
+        "--release", "-r",
+        help="Debian release of the hosts; repeat it for a mix, dealt out round-robin (default: lab.suite).")] = None,
+    bastion: Annotated[bool, typer.Option(
+        "--bastion", help="Add a bastion host: the other hosts accept SSH from it only, the inventory jumps through it.")] = False,
+    login_user: Annotated[LoginUser, typer.Option(  # type: ignore[valid-type]
+        "--login-user",
+        help=f"User the inventory logs in as; {OPS_USER} needs become with its sudo password.")] = LoginUser.root,
+    fleet: Annotated[bool, typer.Option(
+        "--fleet", help=f"Also write fleet/hosts.yml and fleet/ansible.cfg (remote_user {OPS_USER}) in the lab's state directory.")] = False,
 ) -> None:
-    """Create the lab, or grow it to --hosts hosts; print the path of its Ansible inventory."""
-    report = _lab(ctx).up(hosts, rebuild=rebuild, progress=_progress)
+    """Create the lab, or grow it to --hosts hosts, in the layout the options ask for; print its inventory's path.
+
+    Hosts whose release or access differs from the options are re-created from their pristine image.
+    """
+    from ..lab.layout import Layout
+
+    the_lab = _lab(ctx)
+    releases = tuple(r.value for r in release) if release else (the_lab.settings.suite,)
+    layout = Layout(releases=releases, bastion=bastion, login_user=login_user.value, fleet=fleet)
+    report = the_lab.up(hosts, layout=layout, rebuild=rebuild, progress=_progress)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     _progress(f"{len(report.hosts)} host(s) up ({len(report.started)} started; {timings})")
+    if report.bastion:
+        _progress(f"hosts are reached through the bastion {report.bastion}")
+    if report.fleet:
+        _progress(f"fleet-like set-up: ANSIBLE_CONFIG={report.fleet / 'ansible.cfg'} -i {report.fleet / 'hosts.yml'}")
     print(report.inventory)
 
 
@@ -69,9 +97,9 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     if not rows:
         console.print("no lab hosts")
         return
-    table = new_table("host", "address", "running", "answers")
+    table = new_table("host", "address", "release", "running", "answers")
     for row in rows:
-        table.add_row(row.name, row.address, "yes" if row.running else "[red]no[/]",
+        table.add_row(row.name, row.address, row.release, "yes" if row.running else "[red]no[/]",
                       "yes" if row.answers else "[red]no[/]")
     console.print(table)
 

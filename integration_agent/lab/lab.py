@@ -9,20 +9,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from ..errors import LabError
-from ..settings import LabSettings
 from . import network
 from .base import BaseImage, apt_debian_mirror
-from .host import SSH_OPTIONS, LabHost
+from .host import LabHost, ssh_argv
+from .inventory import (Access, InventoryHost, dump_yaml, fleet_ansible_cfg, fleet_hosts, known_hosts,
+                        lab_inventory)
+from .layout import BASTION_INDEX, BASTION_NAME, Layout
 from .mirror import Mirror
 from .system import mounts_under, preflight, processes_matching, run
 
+if TYPE_CHECKING:  # settings imports the lab's release list: no import at run time
+    from ..settings import LabSettings
+
 Progress = Callable[[str], None]
+_HEADER = "Written by `intagent lab up`; regenerated on every run."
 
 
 @dataclass
@@ -33,6 +38,8 @@ class UpReport:
     hosts: list[str]
     started: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    bastion: str | None = None  # its address, when the lab has one
+    fleet: Path | None = None  # the fleet-like set-up's directory, when asked for
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class HostStatus:
     address: str
     running: bool
     answers: bool
+    release: str = ""
 
 
 class Lab:
@@ -52,64 +60,74 @@ class Lab:
         self.state_file = self.state_dir / "lab.json"
         self.key = self.state_dir / "id_ed25519"
         self.inventory_path = self.state_dir / "inventory.yml"
+        self.known_hosts_path = self.state_dir / "known_hosts"
+        self.fleet_dir = self.state_dir / "fleet"
         self._mirror_origin = settings.debian_mirror or apt_debian_mirror()
-        self.base = BaseImage(settings.cache_dir, settings.suite, self._mirror_origin)
-        self.mirror = Mirror(settings.cache_dir, self.state_dir, settings.suite)
+        self.mirror = Mirror(settings.cache_dir, self.state_dir)
+
+    def base(self, release: str) -> BaseImage:
+        """The cached base image of ``release``."""
+        return BaseImage(self.settings.cache_dir, release, self._mirror_origin)
+
+    def default_layout(self) -> Layout:
+        """Today's plain lab: every host of ``lab.suite``, root login, no bastion."""
+        return Layout(releases=(self.settings.suite,))
 
     # -- public verbs -----------------------------------------------------------------------------
-    def up(self, hosts: int | None = None, *, rebuild: bool = False, progress: Progress = lambda _: None) -> UpReport:
-        """Make sure ``hosts`` hosts run (growing the lab if needed) and return the inventory."""
+    def up(self, hosts: int | None = None, *, layout: Layout | None = None, rebuild: bool = False,
+           progress: Progress = lambda _: None) -> UpReport:
+        """Make sure ``hosts`` hosts run in ``layout`` (growing the lab if needed) and return the inventory.
+
+        Every host of the lab, old or new, is given the layout: a host whose release or access differs is
+        re-created from its pristine image; a host that matches and runs is left alone.
+        """
         preflight()
+        layout = layout or self.default_layout()
         wanted = hosts or self.settings.hosts
         timings: dict[str, float] = {}
         with self._locked():
             state = self._load()
-            if rebuild and any(LabHost(**h).running() for h in state["hosts"]):
+            if rebuild and any(h.running() for h in self._every_host(state)):
                 raise LabError("--rebuild replaces the base image under running hosts; run `intagent lab down` first")
-            if not self.base.ready or rebuild:
-                progress(f"building base image {self.base.path} (debootstrap {self.settings.suite})")
-            timings["base_image"] = self.base.ensure(rebuild=rebuild)
+            indices = sorted({*range(1, wanted + 1), *(h["index"] for h in state["hosts"])})
+            releases = list(dict.fromkeys(layout.release_of(i) for i in indices))
+            timings["base_image"] = self._ensure_bases(releases, rebuild, progress)
 
             t0 = time.monotonic()
-            progress("preparing package mirror")
-            self.mirror.sync(self.base.path, self.settings.mirror_packages)
-            self.mirror.publish()
-            network.ensure_bridge(self.settings.subnet)
-            gw = str(network.gateway(self.settings.subnet))
-            state["mirror_pid"] = self.mirror.serve(gw, self.settings.mirror_port, state.get("mirror_pid"))
+            self._publish_mirror(releases, layout.default_release, state, progress)
             timings["mirror"] = time.monotonic() - t0
 
             t0 = time.monotonic()
             self._ensure_key()
+            bastion, to_start = self._converge_bastion(state, layout)
             by_index = {h["index"]: LabHost(**h) for h in state["hosts"]}
-            to_start = []
-            for index in range(1, wanted + 1):
+            for index in indices:
                 host = by_index.get(index) or self._new_host(index)
                 by_index[index] = host
-                if not host.running():
+                if self._needs_boot(host, layout.release_of(index), bastion):
                     to_start.append(host)
             if to_start:
                 progress(f"booting {len(to_start)} host(s): {', '.join(h.name for h in to_start)}")
             for host in to_start:
                 self._boot(host)
-            state["hosts"] = [by_index[i].to_json() for i in sorted(by_index)]
+            lab_hosts = [by_index[i] for i in indices]
+            state.update(hosts=[h.to_json() for h in lab_hosts], bastion=bastion and bastion.to_json(),
+                         layout=asdict(layout))
             self._save(state)
             try:
                 self._wait_all(to_start)
             finally:
-                self._write_inventory([by_index[i] for i in sorted(by_index)])
+                self._write_inventory(lab_hosts, bastion, layout)
             timings["boot"] = time.monotonic() - t0
-            return UpReport(self.inventory_path, [by_index[i].name for i in sorted(by_index)],
-                            [h.name for h in to_start], timings)
+            return UpReport(self.inventory_path, [h.name for h in lab_hosts], [h.name for h in to_start], timings,
+                            bastion=bastion and bastion.address, fleet=self.fleet_dir if layout.fleet else None)
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         """Remove everything the lab made; safe to run twice, and when the state file is lost."""
         preflight()
         removed: list[str] = []
         with self._locked():
-            state = self._load()
-            for data in state["hosts"]:
-                host = LabHost(**data)
+            for host in self._every_host(self._load()):
                 if host.running():
                     progress(f"stopping {host.name}")
                 host.stop()
@@ -152,23 +170,32 @@ class Lab:
                 self._boot(host)
             state["hosts"] = [h.to_json() for h in hosts]
             self._save(state)
-            self._wait_all(chosen)
+            try:
+                self._wait_all(chosen)
+            finally:  # new host keys
+                self._write_inventory(hosts, self.bastion(), self._layout(state))
             return [h.name for h in chosen]
 
     def status(self) -> list[HostStatus]:
-        """Every known host, whether its container runs and whether it answers SSH."""
-        state = self._load()
-        hosts = [LabHost(**h) for h in state["hosts"]]
+        """Every known host (the bastion too), whether its container runs and whether it answers SSH."""
+        hosts = self._every_host(self._load())
 
         def probe(host: LabHost) -> HostStatus:
             running = host.running()
-            return HostStatus(host.name, host.address, running, running and host.answers(self.key))
+            answers = running and host.answers(self.key, jump=_jump(host))
+            return HostStatus(host.name, host.address, running, answers, host.release)
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             return list(pool.map(probe, hosts))
 
     def hosts(self) -> list[LabHost]:
+        """The lab's target hosts (not the bastion)."""
         return [LabHost(**h) for h in self._load()["hosts"]]
+
+    def bastion(self) -> LabHost | None:
+        """The bastion the hosts are reached through, when the lab has one."""
+        data = self._load().get("bastion")
+        return LabHost(**data) if data else None
 
     def require_inventory(self) -> Path:
         if not self.inventory_path.is_file():
@@ -176,62 +203,123 @@ class Lab:
         return self.inventory_path
 
     def add_packages(self, debs: Iterable[Path]) -> list[str]:
-        """Serve extra .deb files (for example packages built by tests) from the lab mirror."""
-        if not (self.mirror.root / "Packages").is_file():
-            raise LabError("no lab mirror to add packages to", hint="create the lab with: intagent lab up")
+        """Serve extra .deb files (for example packages built by tests) from the lab mirror, every release."""
         with self._locked():
-            return self.mirror.add(debs)
+            return self.mirror.add(debs, top_level=self._layout(self._load()).default_release)
 
     @property
     def mirror_url(self) -> str:
+        """The mirror's top level (the lab's first release, for sources lines written before releases)."""
         return f"http://{network.gateway(self.settings.subnet)}:{self.settings.mirror_port}/"
 
+    def mirror_url_for(self, release: str) -> str:
+        """The flat repository of ``release`` on the lab mirror."""
+        return f"{self.mirror_url}{release}/"
+
     def ssh_command(self, host: LabHost | str, command: str) -> list[str]:
-        """The argv that runs ``command`` on a lab host as root."""
-        address = host.address if isinstance(host, LabHost) else host
-        return ["ssh", "-i", str(self.key), *SSH_OPTIONS, "-o", "ConnectTimeout=5", f"root@{address}", command]
+        """The argv that runs ``command`` on a lab host (or address) as root, through the bastion if needed."""
+        if isinstance(host, str):
+            host = next((h for h in self._every_host(self._load()) if h.address == host), None) or host
+        if isinstance(host, str):
+            return ssh_argv(self.key, f"root@{host}", command)
+        return ssh_argv(self.key, f"root@{host.address}", command, jump=_jump(host))
 
     # -- internals --------------------------------------------------------------------------------
+    def _ensure_bases(self, releases: list[str], rebuild: bool, progress: Progress) -> float:
+        """Build the base images of ``releases`` that are not cached; return the seconds spent."""
+        spent = 0.0
+        for release in releases:
+            image = self.base(release)
+            if not image.ready or rebuild:
+                progress(f"building base image {image.path} (debootstrap {release})")
+            spent += image.ensure(rebuild=rebuild)
+        return spent
+
+    def _publish_mirror(self, releases: list[str], top_level: str, state: dict, progress: Progress) -> None:
+        """Fill and index each release's repository, then make sure the mirror is served on the bridge."""
+        progress(f"preparing package mirror ({', '.join(releases)})")
+        for release in releases:
+            repository = self.mirror.repository(release)
+            repository.sync(self.base(release).path, self.settings.mirror_packages)
+            repository.publish()
+        self.mirror.publish_top_level(top_level)
+        network.ensure_bridge(self.settings.subnet)
+        gw = str(network.gateway(self.settings.subnet))
+        state["mirror_pid"] = self.mirror.serve(gw, self.settings.mirror_port, state.get("mirror_pid"))
+
+    def _converge_bastion(self, state: dict, layout: Layout) -> tuple[LabHost | None, list[LabHost]]:
+        """The bastion ``layout`` asks for (None: an old one is removed), and ``[it]`` if it must boot."""
+        current = LabHost(**state["bastion"]) if state.get("bastion") else None
+        if not layout.bastion:
+            if current:
+                current.stop()
+                network.remove_host_link(current.netns, current.veth, current.address)
+            return None, []
+        bastion = current or self._new_host(BASTION_INDEX, BASTION_NAME)
+        return bastion, [bastion] if self._needs_boot(bastion, layout.default_release, None) else []
+
+    @staticmethod
+    def _needs_boot(host: LabHost, release: str, bastion: LabHost | None) -> bool:
+        """Stop ``host`` and give it ``release`` and access through ``bastion`` unless it already runs so."""
+        allow_from = bastion.address if bastion else None
+        if host.running() and (host.release, host.allow_from) == (release, allow_from):
+            return False
+        host.stop()
+        host.release, host.allow_from = release, allow_from
+        return True
+
     def _boot(self, host: LabHost) -> None:
         """Plug a host into the bridge, give it a fresh overlay and start its container."""
         network.ensure_host_link(host.netns, host.veth, network.host_address(self.settings.subnet, host.index),
                                  self.settings.subnet)
-        host.prepare(self.base.path, self.key.with_suffix(".pub").read_text(), self.mirror_url)
+        host.prepare(self.base(host.release).path, self.key.with_suffix(".pub").read_text(),
+                     self.mirror_url_for(host.release))
         host.start(self.state_dir)
 
-    def _new_host(self, index: int) -> LabHost:
-        name = f"lab{index}"
+    def _new_host(self, index: int, name: str | None = None) -> LabHost:
+        name = name or f"lab{index}"
         return LabHost(name=name, index=index,
                        address=str(network.host_address(self.settings.subnet, index)),
                        netns=f"{network.NETNS_PREFIX}{name}", veth=f"{network.VETH_PREFIX}{index}",
                        dir=str(self.state_dir / "hosts" / name))
 
     def _wait_all(self, hosts: list[LabHost]) -> None:
-        if not hosts:
-            return
-        with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-            for future in [pool.submit(h.wait_ready, self.key, self.settings.boot_timeout) for h in hosts]:
-                future.result()
+        """Wait until ``hosts`` answer SSH: hosts reached directly (the bastion) first, then the others."""
+        for group in ([h for h in hosts if not h.allow_from], [h for h in hosts if h.allow_from]):
+            if not group:
+                continue
+            with ThreadPoolExecutor(max_workers=min(16, len(group))) as pool:
+                futures = [pool.submit(h.wait_ready, self.key, self.settings.boot_timeout, _jump(h)) for h in group]
+                for future in futures:
+                    future.result()
 
     def _ensure_key(self) -> None:
         if not self.key.is_file():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "intagent-lab", "-f", str(self.key)])
 
-    def _write_inventory(self, hosts: list[LabHost]) -> None:
-        inventory = {"all": {
-            "children": {"lab": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts}}},
-            "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(self.key),
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "intagent_lab_mirror_url": self.mirror_url,
-            },
-        }}
-        tmp = self.inventory_path.with_suffix(".tmp")
-        tmp.write_text("# Written by `intagent lab up`; regenerated on every run.\n"
-                       + yaml.safe_dump(inventory, sort_keys=False))
-        tmp.replace(self.inventory_path)
+    def _write_inventory(self, hosts: list[LabHost], bastion: LabHost | None, layout: Layout) -> None:
+        """Write the lab inventory and known_hosts, and the fleet-like set-up when the layout asks for it."""
+        listed = [InventoryHost(h.name, h.address, h.release, self.mirror_url_for(h.release)) for h in hosts]
+        access = Access(self.key, layout.login_user, bastion and bastion.address, self.known_hosts_path)
+        keys = {h.address: h.host_public_key for h in [*hosts, *([bastion] if bastion else [])] if h.has_host_key}
+        _write(self.known_hosts_path, known_hosts(keys))
+        _write(self.inventory_path, dump_yaml(lab_inventory(listed, access, self.mirror_url), _HEADER))
+        if not layout.fleet:
+            shutil.rmtree(self.fleet_dir, ignore_errors=True)
+            return
+        self.fleet_dir.mkdir(exist_ok=True)
+        _write(self.fleet_dir / "hosts.yml", dump_yaml(fleet_hosts(listed), _HEADER + " No user or key: see ansible.cfg."))
+        _write(self.fleet_dir / "ansible.cfg", fleet_ansible_cfg(access))
+
+    def _every_host(self, state: dict) -> list[LabHost]:
+        """The lab's hosts and its bastion (first), as recorded in ``state``."""
+        bastion = [LabHost(**state["bastion"])] if state.get("bastion") else []
+        return [*bastion, *(LabHost(**h) for h in state["hosts"])]
+
+    def _layout(self, state: dict) -> Layout:
+        """The layout of the last ``up`` (the default one for a lab made before layouts were recorded)."""
+        data = state.get("layout")
+        return Layout(**{**data, "releases": tuple(data["releases"])}) if data else self.default_layout()
 
     def _load(self) -> dict:
         try:
@@ -245,9 +333,7 @@ class Lab:
         return state
 
     def _save(self, state: dict) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        _write(self.state_file, json.dumps(state, indent=2))
 
     @contextmanager
     def _locked(self, timeout: float = 300.0) -> Iterator[None]:
@@ -265,3 +351,15 @@ class Lab:
                                        f"for over {timeout:.0f}s") from None
                     time.sleep(0.2)
             yield
+
+
+def _jump(host: LabHost) -> str | None:
+    """Where the lab's own SSH connections to ``host`` jump through (root on the bastion), if anywhere."""
+    return f"root@{host.allow_from}" if host.allow_from else None
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,4 +1,9 @@
-"""The lab's package mirror: Debian packages (and test-built .debs) served to hosts over HTTP."""
+"""The lab's package mirror: Debian packages (and test-built .debs) served to hosts over HTTP.
+
+One HTTP server serves ``state_dir/mirror``. Each Debian release the lab runs has a flat repository of its
+own below it (``/<release>/``); the top level indexes the lab's first release as well, so the
+``deb [trusted=yes] http://<gateway>:<port>/ ./`` lines written before the lab had several releases still work.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +24,13 @@ from ..errors import LabError
 from .system import mounts_under, process_alive, run
 
 
-class Mirror:
-    """A flat apt repository under ``state_dir/mirror`` fed from a download cache in ``cache_dir``."""
+class Repository:
+    """One release's flat apt repository under ``served_dir/<suite>``, fed from a download cache in ``cache_dir``."""
 
-    def __init__(self, cache_dir: Path, state_dir: Path, suite: str) -> None:
+    def __init__(self, cache_dir: Path, served_dir: Path, suite: str) -> None:
+        self.suite = suite
         self.cache = cache_dir / f"debs-{suite}"
-        self.root = state_dir / "mirror"
-        self.log = state_dir / "mirror.log"
+        self.root = served_dir / suite
 
     # -- content ----------------------------------------------------------------------------------
     def sync(self, base_root: Path, packages: Iterable[str]) -> None:
@@ -62,7 +67,7 @@ class Mirror:
                 run(["umount", point], check=False)
 
     def publish(self, extra_debs: Iterable[Path] = ()) -> None:
-        """Lay out the served tree (cached packages, extra .debs) and write its index."""
+        """Lay out this release's served tree (cached packages, extra .debs) and write its index."""
         pool = self.root / "pool"
         pool.mkdir(parents=True, exist_ok=True)
         for deb in [*self.cache.glob("*.deb"), *extra_debs]:
@@ -75,7 +80,7 @@ class Mirror:
         self._index()
 
     def add(self, debs: Iterable[Path]) -> list[str]:
-        """Add .deb files to the served mirror; return their file names."""
+        """Add .deb files to this release's served repository; return their file names."""
         debs = list(debs)
         for deb in debs:
             if deb.suffix != ".deb" or not deb.is_file():
@@ -87,20 +92,62 @@ class Mirror:
         self._index()
         return [deb.name for deb in debs]
 
+    @property
+    def published(self) -> bool:
+        return (self.root / "Packages").is_file()
+
     def _index(self) -> None:
-        proc = subprocess.run(["dpkg-scanpackages", "--multiversion", "pool", "/dev/null"],
-                              cwd=self.root, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise LabError(f"dpkg-scanpackages failed: {proc.stderr.strip()}")
-        packages = proc.stdout.encode()
-        (self.root / "Packages").write_bytes(packages)
-        (self.root / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-        lines = ["Origin: intagent-lab", "Label: intagent lab mirror", "Suite: lab", "Codename: lab",
-                 f"Date: {formatdate(usegmt=True)}", "SHA256:"]
-        for name in ("Packages", "Packages.gz"):
-            data = (self.root / name).read_bytes()
-            lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
-        (self.root / "Release").write_text("\n".join(lines) + "\n")
+        write_index(self.root, "pool", self.suite)
+
+
+def write_index(directory: Path, pool: str, suite: str) -> None:
+    """Index the .debs under ``directory/pool`` as a flat repository in ``directory`` (Packages, Release)."""
+    proc = subprocess.run(["dpkg-scanpackages", "--multiversion", pool, "/dev/null"],
+                          cwd=directory, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"dpkg-scanpackages failed in {directory}: {proc.stderr.strip()}")
+    packages = proc.stdout.encode()
+    (directory / "Packages").write_bytes(packages)
+    (directory / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    # Suite and Codename stay "lab" whatever the release: apt refuses a repository whose codename changes.
+    lines = ["Origin: intagent-lab", f"Label: intagent lab mirror ({suite})", "Suite: lab", "Codename: lab",
+             f"Date: {formatdate(usegmt=True)}", "SHA256:"]
+    for name in ("Packages", "Packages.gz"):
+        data = (directory / name).read_bytes()
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
+    (directory / "Release").write_text("\n".join(lines) + "\n")
+
+
+class Mirror:
+    """The served tree ``state_dir/mirror``: one :class:`Repository` per release, and its HTTP server."""
+
+    def __init__(self, cache_dir: Path, state_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self.root = state_dir / "mirror"
+        self.log = state_dir / "mirror.log"
+
+    def repository(self, suite: str) -> Repository:
+        return Repository(self.cache_dir, self.root, suite)
+
+    def repositories(self) -> list[Repository]:
+        """The releases published in the served tree."""
+        suites = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+        return [repo for repo in map(self.repository, suites) if repo.published]
+
+    def publish_top_level(self, suite: str) -> None:
+        """Index ``suite``'s repository at the top of the tree too (for sources lines without a release)."""
+        write_index(self.root, f"{suite}/pool", suite)
+
+    def add(self, debs: Iterable[Path], top_level: str) -> list[str]:
+        """Add .deb files to every published release (and the top level, ``top_level``'s); return their names."""
+        debs = list(debs)
+        repositories = self.repositories()
+        if not repositories:
+            raise LabError("no lab mirror to add packages to", hint="create the lab with: intagent lab up")
+        for repo in repositories:
+            names = repo.add(debs)
+        self.publish_top_level(top_level)
+        return names
 
     # -- serving ----------------------------------------------------------------------------------
     def serve(self, address: str, port: int, pid: int | None) -> int:
