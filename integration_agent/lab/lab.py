@@ -104,7 +104,7 @@ class Lab:
             for index in indices:
                 host = by_index.get(index) or self._new_host(index)
                 by_index[index] = host
-                if self._needs_boot(host, layout.release_of(index), bastion):
+                if self._assign(host, layout.release_of(index), bastion):
                     to_start.append(host)
             if to_start:
                 progress(f"booting {len(to_start)} host(s): {', '.join(h.name for h in to_start)}")
@@ -256,11 +256,14 @@ class Lab:
                 network.remove_host_link(current.netns, current.veth, current.address)
             return None, []
         bastion = current or self._new_host(BASTION_INDEX, BASTION_NAME)
-        return bastion, [bastion] if self._needs_boot(bastion, layout.default_release, None) else []
+        return bastion, [bastion] if self._assign(bastion, layout.default_release, None) else []
 
     @staticmethod
-    def _needs_boot(host: LabHost, release: str, bastion: LabHost | None) -> bool:
-        """Stop ``host`` and give it ``release`` and access through ``bastion`` unless it already runs so."""
+    def _assign(host: LabHost, release: str, bastion: LabHost | None) -> bool:
+        """Give ``host`` ``release`` and access through ``bastion``; True when it must (re)boot for that.
+
+        A host that already runs so is left alone; any other is stopped first.
+        """
         allow_from = bastion.address if bastion else None
         if host.running() and (host.release, host.allow_from) == (release, allow_from):
             return False
