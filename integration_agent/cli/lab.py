@@ -38,12 +38,14 @@ def up(
         "--release", "-r",
         help="Debian release of the hosts; repeat it for a mix, dealt out round-robin (default: lab.suite).")] = None,
     bastion: Annotated[bool, typer.Option(
-        "--bastion", help="Add a bastion host: the other hosts accept SSH from it only, the inventory jumps through it.")] = False,
+        "--bastion",
+        help="Add a bastion host: the other hosts accept SSH from it only, the inventory jumps through it.")] = False,
     login_user: Annotated[LoginUser, typer.Option(  # type: ignore[valid-type]
         "--login-user",
         help=f"User the inventory logs in as; {OPS_USER} needs become with its sudo password.")] = LoginUser.root,
     fleet: Annotated[bool, typer.Option(
-        "--fleet", help=f"Also write fleet/hosts.yml and fleet/ansible.cfg (remote_user {OPS_USER}) in the lab's state directory.")] = False,
+        "--fleet",
+        help=f"Also write fleet/hosts.yml and fleet/ansible.cfg (remote_user {OPS_USER}) in the lab's state dir.")] = False,
 ) -> None:
     """Create the lab, or grow it to --hosts hosts, in the layout the options ask for; print its inventory's path.
 

@@ -18,6 +18,7 @@ import yaml
 from .host import SSH_OPTIONS, proxy_command
 from .layout import OPS_USER
 
+HEADER = "Written by `intagent lab up`; regenerated on every run."
 PYTHON = "/usr/bin/python3"
 LAB_GROUP = "lab"
 # The lab inventory trusts any host key (hosts are re-created with new keys all the time).
@@ -116,3 +117,23 @@ def known_hosts(keys: dict[str, str]) -> str:
 
 def dump_yaml(data: dict, header: str) -> str:
     return f"# {header}\n" + yaml.safe_dump(data, sort_keys=False)
+
+
+def write_inventories(inventory: Path, fleet_dir: Path | None, hosts: list[InventoryHost], access: Access,
+                      keys: dict[str, str], top_mirror_url: str) -> None:
+    """Write the lab inventory, ``access.known_hosts`` from ``keys`` and, given ``fleet_dir``, the fleet files."""
+    assert access.known_hosts is not None
+    write_atomic(access.known_hosts, known_hosts(keys))
+    write_atomic(inventory, dump_yaml(lab_inventory(hosts, access, top_mirror_url), HEADER))
+    if fleet_dir is not None:
+        fleet_dir.mkdir(exist_ok=True)
+        fleet_header = HEADER + " No user or key: see ansible.cfg."
+        write_atomic(fleet_dir / "hosts.yml", dump_yaml(fleet_hosts(hosts), fleet_header))
+        write_atomic(fleet_dir / "ansible.cfg", fleet_ansible_cfg(access))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

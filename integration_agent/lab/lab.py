@@ -17,8 +17,7 @@ from ..errors import LabError
 from . import network
 from .base import BaseImage, apt_debian_mirror
 from .host import LabHost, ssh_argv
-from .inventory import (Access, InventoryHost, dump_yaml, fleet_ansible_cfg, fleet_hosts, known_hosts,
-                        lab_inventory)
+from .inventory import Access, InventoryHost, write_atomic, write_inventories
 from .layout import BASTION_INDEX, BASTION_NAME, Layout
 from .mirror import Mirror
 from .system import mounts_under, preflight, processes_matching, run
@@ -27,7 +26,6 @@ if TYPE_CHECKING:  # settings imports the lab's release list: no import at run t
     from ..settings import LabSettings
 
 Progress = Callable[[str], None]
-_HEADER = "Written by `intagent lab up`; regenerated on every run."
 
 
 @dataclass
@@ -104,7 +102,7 @@ class Lab:
             for index in indices:
                 host = by_index.get(index) or self._new_host(index)
                 by_index[index] = host
-                if self._needs_boot(host, layout.release_of(index), bastion):
+                if self._assign(host, layout.release_of(index), bastion):
                     to_start.append(host)
             if to_start:
                 progress(f"booting {len(to_start)} host(s): {', '.join(h.name for h in to_start)}")
@@ -256,11 +254,14 @@ class Lab:
                 network.remove_host_link(current.netns, current.veth, current.address)
             return None, []
         bastion = current or self._new_host(BASTION_INDEX, BASTION_NAME)
-        return bastion, [bastion] if self._needs_boot(bastion, layout.default_release, None) else []
+        return bastion, [bastion] if self._assign(bastion, layout.default_release, None) else []
 
     @staticmethod
-    def _needs_boot(host: LabHost, release: str, bastion: LabHost | None) -> bool:
-        """Stop ``host`` and give it ``release`` and access through ``bastion`` unless it already runs so."""
+    def _assign(host: LabHost, release: str, bastion: LabHost | None) -> bool:
+        """Give ``host`` ``release`` and access through ``bastion``; True when it must (re)boot for that.
+
+        A host that already runs so is left alone; any other is stopped first.
+        """
         allow_from = bastion.address if bastion else None
         if host.running() and (host.release, host.allow_from) == (release, allow_from):
             return False
@@ -302,14 +303,10 @@ class Lab:
         listed = [InventoryHost(h.name, h.address, h.release, self.mirror_url_for(h.release)) for h in hosts]
         access = Access(self.key, layout.login_user, bastion and bastion.address, self.known_hosts_path)
         keys = {h.address: h.host_public_key for h in [*hosts, *([bastion] if bastion else [])] if h.has_host_key}
-        _write(self.known_hosts_path, known_hosts(keys))
-        _write(self.inventory_path, dump_yaml(lab_inventory(listed, access, self.mirror_url), _HEADER))
+        write_inventories(self.inventory_path, self.fleet_dir if layout.fleet else None, listed, access, keys,
+                          self.mirror_url)
         if not layout.fleet:
             shutil.rmtree(self.fleet_dir, ignore_errors=True)
-            return
-        self.fleet_dir.mkdir(exist_ok=True)
-        _write(self.fleet_dir / "hosts.yml", dump_yaml(fleet_hosts(listed), _HEADER + " No user or key: see ansible.cfg."))
-        _write(self.fleet_dir / "ansible.cfg", fleet_ansible_cfg(access))
 
     def _every_host(self, state: dict) -> list[LabHost]:
         """The lab's hosts and its bastion (first), as recorded in ``state``."""
@@ -333,7 +330,7 @@ class Lab:
         return state
 
     def _save(self, state: dict) -> None:
-        _write(self.state_file, json.dumps(state, indent=2))
+        write_atomic(self.state_file, json.dumps(state, indent=2))
 
     @contextmanager
     def _locked(self, timeout: float = 300.0) -> Iterator[None]:
@@ -356,10 +353,3 @@ class Lab:
 def _jump(host: LabHost) -> str | None:
     """Where the lab's own SSH connections to ``host`` jump through (root on the bastion), if anywhere."""
     return f"root@{host.allow_from}" if host.allow_from else None
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

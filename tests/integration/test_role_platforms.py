@@ -22,11 +22,13 @@ TRIXIE = {**BUSTER, "distribution_version": "13.2", "distribution_major_version"
 FEDORA = {"distribution": "Fedora", "distribution_version": "41", "distribution_major_version": "41",
           "distribution_release": "", "os_family": "RedHat", "architecture": "x86_64"}
 CASES = [
-    ("node_exporter", BUSTER, "node_exporter does not support Debian 10.13 (buster); it supports Debian 11, 12, 13; Ubuntu 22.04, 24.04."),
+    ("node_exporter", BUSTER,
+     "node_exporter does not support Debian 10.13 (buster); it supports Debian 11, 12, 13; Ubuntu 22.04, 24.04."),
     ("node_exporter", FEDORA, "node_exporter does not support Fedora 41 ()"),
     ("zabbix_agent", BUSTER, "zabbix_agent does not support Debian 10.13 (buster); it supports Debian 11, 12, 13."),
     ("zabbix_agent", FEDORA, "zabbix_agent does not support Fedora 41"),
-    ("infra_agent", TRIXIE, "infra_agent does not support Debian 13.2 (trixie, x86_64); it supports Debian 11, 12; Ubuntu"),
+    ("infra_agent", TRIXIE,
+     "infra_agent does not support Debian 13.2 (trixie, x86_64); it supports Debian 11, 12; Ubuntu"),
     ("infra_agent", {**BUSTER, "distribution_version": "12.8", "distribution_major_version": "12",
                      "architecture": "ppc64le"}, "infra_agent does not support Debian 12.8 (buster, ppc64le)"),
 ]
@@ -48,7 +50,12 @@ def _run_role(tmp_path: Path, role: str, facts: dict) -> HostRun:
     return run.hosts["here"]
 
 
-@pytest.mark.parametrize(("role", "facts", "message"), CASES, ids=[f"{c[0]}-{c[1]['distribution_release'] or c[1]['distribution']}-{c[1]['architecture']}" for c in CASES])
+def _case_id(case: tuple[str, dict, str]) -> str:
+    role, facts, _ = case
+    return f"{role}-{facts['distribution_release'] or facts['distribution']}-{facts['architecture']}"
+
+
+@pytest.mark.parametrize(("role", "facts", "message"), CASES, ids=[_case_id(c) for c in CASES])
 def test_an_unsupported_platform_fails_at_the_first_task(tmp_path, role, facts, message):
     host = _run_role(tmp_path, role, facts)
     assert host.failed == 1 and host.changed == 0 and len(host.failures) == 1, host

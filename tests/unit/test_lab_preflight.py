@@ -30,3 +30,14 @@ def test_cli_lab_up_without_tools_fails_at_once(tmp_path, isolated_env):
     proc = run_cli("lab", "up", env={**isolated_env, "PATH": str(empty)}, timeout=60)
     assert proc.returncode == 6, proc.stderr
     assert "missing tools for the lab" in proc.stderr and "apt-get install -y" in proc.stderr
+
+
+def test_a_base_image_is_never_built_unverified(tmp_path):
+    from integration_agent.lab.base import BaseImage
+
+    image = BaseImage(tmp_path, "trixie", "http://deb.debian.org/debian", keyring=tmp_path / "no-keyring.gpg")
+    with pytest.raises(LabError) as info:
+        image.ensure()
+    assert "no Debian archive keyring" in str(info.value) and "trixie" in str(info.value)
+    assert "apt-get install -y debian-archive-keyring" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # debootstrap never ran
