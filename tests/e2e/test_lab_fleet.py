@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,50 @@ def test_login_user_ops_changes_the_inventory_only(fleet, tmp_path):
                       "-e", f"@{password}")
     assert became.returncode == 0 and became.stdout.count("rc=0 >>\nroot") == 3, became.stdout + became.stderr
     assert fleet.up(3, layout=FLEET).started == []
+
+
+def test_intagent_runs_as_the_operator_does_ops_sudo_vault_and_bastion(fleet, isolated_env, tmp_path):
+    """The operator's ansible.cfg (remote_user ops, private_key_file, the bastion), -b with the become
+    password in the environment, a vault-encrypted group var: install and uninstall on three releases,
+    and neither password in any output or file of the run."""
+    vault_password = f"VAULTCANARY{uuid.uuid4().hex}"
+    inventory = tmp_path / "fleet" / "hosts.yml"
+    (inventory.parent / "group_vars").mkdir(parents=True)
+    shutil.copy(fleet.fleet_dir / "hosts.yml", inventory)
+    secret_file = tmp_path / "vault.pass"
+    secret_file.write_text(vault_password)
+    encrypted = subprocess.run([str(ANSIBLE.with_name("ansible-vault")), "encrypt_string", "--vault-password-file",
+                                str(secret_file), "--name", "node_exporter_listen_address", "0.0.0.0:9100"],
+                               capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL).stdout
+    (inventory.parent / "group_vars" / "all.yml").write_text(encrypted)
+    secret_file.unlink()  # only the environment knows it now
+    env = {**isolated_env, "ANSIBLE_CONFIG": str(fleet.fleet_dir / "ansible.cfg"),
+           "INTAGENT_BECOME_PASSWORD": OPS_PASSWORD, "INTAGENT_VAULT_PASSWORD": vault_password}
+
+    cleaned = run_cli("uninstall", "node_exporter", "-i", str(fleet.inventory_path), env=isolated_env)  # as root
+    assert cleaned.returncode == 0, cleaned.stderr
+    no_password = {k: v for k, v in env.items() if k != "INTAGENT_BECOME_PASSWORD"}
+    refused = run_cli("install", "node_exporter", "-i", str(inventory), "-b", "--json", env=no_password)
+    assert refused.returncode == 11, refused.stdout  # sudo asks ops for a password: nothing can be done
+    assert "password" in refused.stdout.lower(), refused.stdout
+    outputs = []
+    for action, status in (("install", "installed"), ("uninstall", "uninstalled")):
+        proc = run_cli(action, "node_exporter", "-i", str(inventory), "-b", "-v", "--json", env=env)
+        report = json.loads(proc.stdout)
+        assert proc.returncode == 0, (report, proc.stderr)
+        assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, status)
+        assert "TASK [" in proc.stderr  # -v: Ansible's own output, and still no password in it
+        outputs.append(proc.stdout + proc.stderr)
+        if action == "install":
+            for host in HOSTS:
+                assert "node_exporter_build_info" in node_exporter_metrics(fleet, host)
+    state = Path(isolated_env["XDG_STATE_HOME"])
+    files = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.name == "journal.jsonl" for p in files) and any(p.name == "events.jsonl" for p in files)
+    for secret in (OPS_PASSWORD, vault_password):
+        assert not [o for o in outputs if secret in o]
+        assert not [str(p) for p in files if secret.encode() in p.read_bytes()]
+    assert not list(Path("/dev/shm").glob("intagent-run-*")), "private data dirs must not outlive the run"
 
 
 def test_install_node_exporter_on_every_release_through_the_bastion(fleet, isolated_env):
