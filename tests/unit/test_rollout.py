@@ -352,3 +352,32 @@ def test_flags_win_over_settings_one_by_one_and_only_install_and_uninstall_roll_
         _rollout("plan", settings, [1], None)
     with pytest.raises(IntegrationError, match="batches: 0 is not"):
         _rollout("install", settings, [0], None)
+
+
+def test_resume_restores_what_earlier_batches_changed():
+    from integration_agent.api import _restore_changes
+    from integration_agent.lifecycle import HostReport
+
+    hosts = {"h1": HostReport("h1", status="verified"), "h2": HostReport("h2")}
+    _restore_changes(hosts, [{"type": "step_finished", "step": "apply", "hosts": {"h1": {"status": "applied",
+                                                                                         "changed": 3}}},
+                             {"type": "note", "text": "x"}])
+    assert hosts["h1"].changed == {"apply": 3} and hosts["h2"].changed == {}
+
+
+def test_runs_show_summarises_batch_events():
+    from integration_agent.cli.runs import _summary
+
+    assert _summary({"type": "batch_started", "index": 2, "hosts": ["h2", "h3"]}) == "batch 2: h2, h3"
+    assert _summary({"type": "batch_finished", "index": 1, "status": "failed", "failed": ["h1"], "stopped": True,
+                     "reason": "1 of 1 host(s) failed"}) == "batch 1 failed (failed: h1); rollout stopped: 1 of 1 host(s) failed"
+    assert _summary({"type": "batch_finished", "index": 3, "status": "ok"}) == "batch 3 ok"
+
+
+def test_the_report_table_lists_the_batches(tmp_path, capsys):
+    from integration_agent.cli.output import print_report
+
+    report = rolling(tmp_path, ScriptedExecutor([{}, {"h1": (True, START, 2)}, {}])).execute("install")
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "skipped" in out and "stopped after batch 1: 1 of 1 host(s) failed" in out and "h2, h3, h4" in out
