@@ -16,6 +16,7 @@ from .executor import EventSink
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .render import render
 from .locks import HostLocks
+from .rollout import Rollout, RolloutPlan
 from .runs import RunDir, new_run_id
 from .settings import Settings, load_settings
 from .streaming import make_executor
@@ -69,13 +70,16 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
                variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
                catalog: Catalog | None = None, generate: bool = False, llm=None, steps=(),
-               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None):
+               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
+               batches=None, max_fail=None):
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
     ``inventory`` is one Ansible inventory source or several (``-i`` given more than once); ``ansible`` holds
     the connection and privilege options an operator gives ``ansible-playbook``, ``ansible_secrets`` the
-    become and vault passwords.
+    become and vault passwords. ``batches`` (sizes like ``[1, "25%", "100%"]``) and ``max_fail`` (a
+    percentage) roll an install or uninstall out batch by batch; each left None comes from the ``rollout``
+    settings.
 
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
@@ -86,6 +90,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     if action not in ACTIONS:
         raise IntegrationError(f"unknown action {action!r}")
     settings = settings or load_settings()
+    rollout = _rollout(action, settings, batches, max_fail)
     ansible = ansible or AnsibleOptions()
     found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
     view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets)
@@ -103,17 +108,39 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
                                hint="generate one from its knowledge with --generate")
     run_id = new_run_id()
     changes_hosts = action in ("install", "uninstall")
+    planned = rollout.plan(targets)
     with _locks(settings).hold(targets if changes_hosts else (), run_id):
         run = RunDir.create(settings.runs_dir, run_id)
-        run.write_json("request.json", {
+        record = {
             "action": action, "integration": found.name, "inventory": [str(p.resolve()) for p in sources(inventory)],
             "limit": limit, "targets": targets, "parameters": params.recorded(), "ansible": ansible.recorded(),
             "created": datetime.now(timezone.utc).isoformat(), "source": found.origin, "generation": generated,
-        })
+        }
+        if planned.batched:
+            record["rollout"] = planned.to_record()  # resume continues with these very batches
+        run.write_json("request.json", record)
         lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
                                on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
-                               ansible=ansible, ansible_secrets=ansible_secrets)
+                               ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned)
         return lifecycle.execute(action)
+
+
+def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
+    """The rollout asked for: each of ``batches`` and ``max_fail`` given wins over its setting.
+
+    Only install and uninstall roll out in batches: the settings do not apply to the other actions, and
+    asking for batches there is an error, as is a bad size or limit (IntegrationError, exit 5).
+    """
+    if action not in ("install", "uninstall"):
+        if batches:
+            raise IntegrationError(f"batches apply to install and uninstall, not to {action}")
+        return Rollout()
+    configured = settings.rollout.rollout()
+    try:
+        return Rollout.of(configured.batches if batches is None else batches,
+                          configured.max_fail if max_fail is None else max_fail)
+    except ValueError as exc:
+        raise IntegrationError(f"bad rollout: {exc}") from None
 
 
 def _with_inventory_secrets(secrets: AnsibleSecrets | None, view: InventoryView,
@@ -196,10 +223,12 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     """Continue an interrupted run from its checkpoint, in the same run directory and journal.
 
     An interrupted apply is reconciled first: check mode on the hosts whose state is unknown decides what
-    still needs applying; nothing is re-applied blindly, nothing is assumed rolled back.
+    still needs applying; nothing is re-applied blindly, nothing is assumed rolled back. A rolling run
+    continues with the batches recorded in its ``request.json``: the batch it was in (its steps left),
+    or the next one, and then the batches after it.
     """
     from .errors import ConfigError
-    from .lifecycle import ACTIONS
+    from .lifecycle import resume_point
     from .params import ResolvedParams, resolve
 
     settings = settings or load_settings()
@@ -223,16 +252,28 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
     targets = view.hosts
-    remaining = [s for s in ACTIONS[action] if s not in state.steps_done]
-    if action == "install" and "apply" in remaining:
-        remaining = ["reconcile", *[s for s in remaining if s != "plan"]]
+    rollout = RolloutPlan.from_record(request["rollout"]) if request.get("rollout") else None
+    point = resume_point(action, state)
     with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
         lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
-                               on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets)
+                               on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets,
+                               rollout=rollout)
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status
-        return lifecycle.execute(action, resume_from=remaining)
+        if rollout is not None:
+            _restore_changes(lifecycle.hosts, run.journal.events())
+        return lifecycle.execute(action, resume=point)
+
+
+def _restore_changes(hosts: dict, events: list[dict[str, Any]]) -> None:
+    """The changed-task counts the journal holds per host and step: a host of a batch finished before the
+    interruption is reported ``installed``, not ``unchanged``, when the resumed run ends."""
+    for event in events:
+        if event.get("type") == "step_finished":
+            for host, outcome in (event.get("hosts") or {}).items():
+                if host in hosts and (outcome or {}).get("changed"):
+                    hosts[host].changed[str(event["step"])] = int(outcome["changed"])
 
 
 def plan(integration: str, inventory: Inventories, **kwargs):

@@ -152,6 +152,47 @@ class RunInterrupted:
 
 
 @dataclass(frozen=True)
+class BatchStarted:
+    """Batch ``index`` (from 1) of a rolling run starts on ``hosts``."""
+
+    TYPE: ClassVar[str] = "batch_started"
+    index: int
+    hosts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "index": self.index, "hosts": list(self.hosts)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatchStarted:
+        return cls(index=int(data["index"]), hosts=tuple(str(h) for h in data.get("hosts") or ()))
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    """Batch ``index`` ended: ``status`` ok, partial (failures within max-fail), failed (more failures than
+    max-fail) or declined (its plan was not confirmed); ``failed`` are its hosts that did not end as asked.
+    ``stopped``: the rollout ends here, for ``reason``; no later batch is touched."""
+
+    TYPE: ClassVar[str] = "batch_finished"
+    index: int
+    hosts: tuple[str, ...] = ()
+    status: str = "ok"
+    failed: tuple[str, ...] = ()
+    stopped: bool = False
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "index": self.index, "hosts": list(self.hosts), "status": self.status,
+                "failed": list(self.failed), "stopped": self.stopped, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatchFinished:
+        return cls(index=int(data["index"]), hosts=tuple(str(h) for h in data.get("hosts") or ()),
+                   status=str(data.get("status") or "ok"), failed=tuple(str(h) for h in data.get("failed") or ()),
+                   stopped=bool(data.get("stopped")), reason=str(data.get("reason") or ""))
+
+
+@dataclass(frozen=True)
 class Note:
     """Free text worth keeping in the history (a decision, a skipped step, a resume)."""
 
@@ -168,9 +209,10 @@ class Note:
         return cls(step=str(step) if step is not None else None, text=str(data.get("text") or ""))
 
 
-Message = Union[RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, Note]
-MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in
-                                  (RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, Note)}
+Message = Union[RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, BatchStarted, BatchFinished,
+                Note]
+MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (RunRequested, StepStarted, StepFinished, RunFinished,
+                                                            RunInterrupted, BatchStarted, BatchFinished, Note)}
 
 
 def message_from_dict(data: Mapping[str, Any]) -> Message:
@@ -324,6 +366,11 @@ class RunState:
     hosts: dict[str, str] = field(default_factory=dict)  # last known status per host
     exit_code: int | None = None
     steps_done: list[str] = field(default_factory=list)
+    # A rolling run: every batch started so far ({index, hosts, status}; status "running" until it
+    # finishes), the batch that started and has not finished, and the steps finished inside it.
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    batch: int | None = None
+    batch_steps: list[str] = field(default_factory=list)
 
     def remaining(self, steps: Iterable[str]) -> list[str]:
         """The steps of ``steps`` (an action's table) not finished yet: where a resume starts."""
@@ -342,7 +389,8 @@ def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
         return RunState(status="requested", action=data.get("action"), integration=data.get("integration"),
                         targets=targets, hosts={t: "pending" for t in targets})
     new = dataclasses.replace(state, targets=list(state.targets), hosts=dict(state.hosts),
-                              steps_done=list(state.steps_done))
+                              steps_done=list(state.steps_done), batches=[dict(b) for b in state.batches],
+                              batch_steps=list(state.batch_steps))
     if kind == StepStarted.TYPE:
         new.status, new.current = "running", data.get("step")
     elif kind == StepFinished.TYPE:
@@ -350,6 +398,17 @@ def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
             new.hosts[host] = outcome.get("status") if isinstance(outcome, Mapping) else str(outcome)
         new.status, new.current, new.checkpoint = "running", None, data.get("step")
         new.steps_done.append(data.get("step"))
+        if new.batch is not None:
+            new.batch_steps.append(data.get("step"))
+    elif kind == BatchStarted.TYPE:
+        new.batch, new.batch_steps = int(data["index"]), []
+        new.batches = [b for b in new.batches if b["index"] != new.batch]
+        new.batches.append({"index": new.batch, "hosts": list(data.get("hosts") or ()), "status": "running"})
+    elif kind == BatchFinished.TYPE:
+        for batch in new.batches:
+            if batch["index"] == int(data["index"]):
+                batch["status"] = str(data.get("status") or "ok")
+        new.batch, new.batch_steps = None, []
     elif kind == RunInterrupted.TYPE:
         new.status = "interrupted"
         if data.get("step") is not None:

@@ -3,6 +3,10 @@
 Each action is a sequence of stages (data, below). A stage runs one entry point of the integration's
 role on the hosts still in play and moves each host's state forward; per-host outcomes are values,
 and only the final report decides the exit code.
+
+A rolling run (a :class:`~integration_agent.rollout.RolloutPlan` with batches) runs the stages up to
+recovery on one batch at a time; a batch whose failures exceed the limit stops the rollout, and the hosts
+of later batches are never touched (``skipped``). Learning runs once, after the batches.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from typing import Any
 from .catalog import Integration
 from .errors import ExecutionFailed, RecoveryFailed, TotalFailure, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
-from .journal import HostOutcome, Journal, Note, RunFinished, RunInterrupted, RunRequested, StepFinished, StepStarted
+from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
+                      RunRequested, RunState, StepFinished, StepStarted)
 from .params import ResolvedParams
 from .redact import Redactor
 from .render import render
+from .rollout import RolloutPlan
 from .runs import RunDir
 
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -52,6 +58,8 @@ STAGES: dict[str, dict[str, Any]] = {
 }
 
 StageEvent = Callable[[str, dict[str, Any]], None]
+# The steps after the batches of a rolling run (with the custom steps after them): once, on every host.
+AFTER_BATCHES = ("learn",)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,57 @@ def step_table(action: str, custom: tuple[CustomStep, ...] = ()) -> list[str | C
     return table
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run continues: the steps left (``reconcile`` first after an interrupted apply) and,
+    in a rolling run, the batch they belong to (``in_batch``: that batch had started)."""
+
+    steps: tuple[str, ...]
+    batch: int = 1
+    in_batch: bool = False
+
+
+def resume_point(action: str, state: RunState) -> ResumePoint:
+    """Where the interrupted run whose journal folds to ``state`` continues.
+
+    Inside a batch, the batch's own steps that did not finish; between batches, the next batch from its
+    start. An interrupted apply is reconciled in check mode first: nothing is re-applied blindly.
+    """
+    if state.batch is not None:
+        return ResumePoint(_left(action, state.batch_steps), state.batch, in_batch=True)
+    following = max((b["index"] for b in state.batches), default=0) + 1
+    return ResumePoint(_left(action, state.steps_done), following)
+
+
+def _left(action: str, done: list[str]) -> tuple[str, ...]:
+    remaining = [s for s in ACTIONS[action] if s not in done]
+    if action == "install" and "apply" in remaining:
+        remaining = ["reconcile", *[s for s in remaining if s != "plan"]]
+    return tuple(remaining)
+
+
+def _ended_well(action: str, status: str) -> bool:
+    """Whether a host ended its batch as asked (an installed host is ``verified`` until the run ends)."""
+    return status in SUCCESS[action] or (action == "install" and status == "verified")
+
+
+def _name(step: str | CustomStep) -> str:
+    return step.name if isinstance(step, CustomStep) else step
+
+
+def _only(steps: list[str | CustomStep], names: tuple[str, ...] | None) -> list[str | CustomStep]:
+    """``steps`` limited to ``names`` (None: all), ``reconcile`` first when named."""
+    if names is None:
+        return steps
+    return [s for s in ["reconcile", *steps] if _name(s) in names]
+
+
+def _split(table: list[str | CustomStep]) -> tuple[list[str | CustomStep], list[str | CustomStep]]:
+    """The steps each batch runs, and those that run once after the batches."""
+    cut = next((i for i, s in enumerate(table) if s in AFTER_BATCHES), len(table))
+    return table[:cut], table[cut:]
+
+
 @dataclass
 class HostReport:
     """Where one host stands in a run."""
@@ -114,9 +173,13 @@ class RunReport:
     fingerprint: str
     started: str
     finished: str
+    # Rolling runs only (absent from a run without batches): what was asked, where it stopped, each batch.
+    rollout: dict[str, Any] | None = None
+    batches: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        return {k: v for k, v in data.items() if k not in ("rollout", "batches") or v is not None}
 
 
 def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
@@ -138,7 +201,8 @@ class Lifecycle:
                  run: RunDir, *, executor: Executor, limit: str | None = None,
                  on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
                  cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = (),
-                 learner: Callable[[Any], list[Any]] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 learner: Callable[[Any], list[Any]] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 rollout: RolloutPlan | None = None) -> None:
         self.integration = integration
         self.inventory = inventory
         self.params = params
@@ -149,6 +213,13 @@ class Lifecycle:
         self.confirm = confirm
         self.cancel = cancel
         self.hosts = {h: HostReport(h) for h in targets}
+        # A rolling run: its plan, the hosts of the batch running (None: every host), the hosts whose
+        # batch started, and where the rollout stopped.
+        self.rollout = rollout if rollout is not None and rollout.batched else None
+        self.batch: frozenset[str] | None = None
+        self.attempted: set[str] = set()
+        self.stopped: tuple[int, str] | None = None
+        self.declined = False
         # The executor's own secrets (become and vault passwords) are masked in the journal and report too;
         # an executor that only implements ``run`` (a test fake) has none.
         self.redact = Redactor([*params.secrets.values(), *getattr(executor, "secret_values", ())])
@@ -161,21 +232,34 @@ class Lifecycle:
                           for entry in ("main", "verify", "uninstall")}
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
 
-    def execute(self, action: str, *, resume_from: list[str] | None = None) -> RunReport:
-        """Run the steps of ``action`` (or, resuming, only ``resume_from``), journaling every hand-off."""
+    def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
+        """Run the steps of ``action`` (or, resuming, those left at ``resume``), journaling every hand-off."""
         started = datetime.now(timezone.utc).isoformat()
         for entry, text in self.playbooks.items():
             self.run.playbook(f"{entry}.yml", text)
-        if resume_from is None:
+        if resume is None:
             self.journal.append(RunRequested(action, self.integration.name, tuple(self.hosts),
                                              self.params.recorded()))
-        table: list[str | CustomStep] = step_table(action, self.custom)
-        if resume_from is not None:
-            table = [s for s in ["reconcile", *table] if (s.name if isinstance(s, CustomStep) else s) in resume_from]
+        table = step_table(action, self.custom)
+        if self.rollout is None:
+            current = self._steps(action, _only(table, resume.steps if resume else None))
+        else:
+            current = self._batches(action, table, resume)
+        self._finish(action)
+        report = self._report(action, started)
+        if report.status == "interrupted":
+            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown")))
+        else:
+            self.journal.append(RunFinished(report.status, report.exit_code))
+        return report
+
+    def _steps(self, action: str, steps: list[str | CustomStep]) -> str | None:
+        """Run ``steps`` on the hosts in scope; the step running when the run stopped (or the last one)."""
         current = None
-        for step in table:
-            current = step.name if isinstance(step, CustomStep) else step
-            if step == "apply" and self.confirm is not None and not self.confirm(self.hosts):
+        for step in steps:
+            current = _name(step)
+            if step == "apply" and self.confirm is not None and not self.confirm({h.host: h for h in self._scope()}):
+                self.declined = True
                 for host in self._in_play():
                     host.status = "unchanged"
                     host.failures.append("not applied: the plan was not confirmed")
@@ -187,24 +271,75 @@ class Lifecycle:
                     self.journal.append(Note(current, result if isinstance(result, str) else json.dumps(result)))
             else:
                 getattr(self, f"_stage_{step}")(action)
-            if self.cancel is not None and self.cancel.is_set():
+            if self._cancelled():
                 break
             self.journal.append(StepFinished(current, self._outcomes(current)))
-        self._finish(action)
-        report = self._report(action, started)
-        if report.status == "interrupted":
-            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown")))
-        else:
-            self.journal.append(RunFinished(report.status, report.exit_code))
-        return report
+        return current
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    # -- batches ----------------------------------------------------------------------------------
+    def _batches(self, action: str, table: list[str | CustomStep], resume: ResumePoint | None) -> str | None:
+        """Each batch through the per-batch steps in turn, until one stops the rollout; then the rest once."""
+        assert self.rollout is not None
+        each, after = _split(table)
+        if resume is None:
+            self.journal.append(Note(None, self._describe_rollout()))
+        current = None
+        for index, hosts in enumerate(self.rollout.batches, start=1):
+            if resume and index < resume.batch:
+                self.attempted.update(hosts)  # finished before the run was interrupted
+                continue
+            resumed = resume is not None and resume.in_batch and index == resume.batch
+            current = self._batch(action, index, hosts, _only(each, resume.steps) if resumed else each, resumed)
+            if self._cancelled() or self.stopped is not None:
+                break
+        self.batch = None
+        if not self._cancelled():
+            current = self._steps(action, _only(after, resume.steps if resume else None)) or current
+        return current
+
+    def _batch(self, action: str, index: int, hosts: tuple[str, ...], steps: list[str | CustomStep],
+               resumed: bool) -> str | None:
+        """One batch: its steps on its hosts only, then whether the rollout goes on (journaled)."""
+        assert self.rollout is not None
+        hosts = tuple(h for h in hosts if h in self.hosts)  # a resumed run's inventory may have lost one
+        self.batch = frozenset(hosts)
+        self.attempted.update(hosts)
+        self.journal.append(Note(None, f"resuming batch {index}") if resumed else BatchStarted(index, hosts))
+        current = self._steps(action, steps)
+        if self._cancelled():
+            return current
+        failed = tuple(h for h in hosts if not _ended_well(action, self.hosts[h].status))
+        reason = ""
+        if self.declined:
+            reason = "the plan was not confirmed"
+        elif self.rollout.stops(len(failed), len(hosts)):
+            reason = self.rollout.why_stopped(len(failed), len(hosts))
+        status = "declined" if self.declined else "failed" if reason else "partial" if failed else "ok"
+        self.journal.append(BatchFinished(index, hosts, status, failed, stopped=bool(reason), reason=reason))
+        if reason:
+            self.stopped = (index, reason)
+        return current
+
+    def _describe_rollout(self) -> str:
+        assert self.rollout is not None
+        sizes = ", ".join(str(b) for b in self.rollout.rollout.batches)
+        return (f"rollout: {len(self.rollout.batches)} batch(es) of sizes {sizes}, "
+                f"max-fail {self.rollout.max_fail:g}% per batch")
 
     def _outcomes(self, step: str) -> dict[str, HostOutcome]:
         return {h.host: HostOutcome(h.status, h.changed.get(step, 0), tuple(h.failures), h.evidence)
-                for h in self.hosts.values()}
+                for h in self._scope()}
 
     # -- stages -----------------------------------------------------------------------------------
+    def _scope(self) -> list[HostReport]:
+        """The hosts the running step may touch: those of the running batch, or every host."""
+        return [h for h in self.hosts.values() if self.batch is None or h.host in self.batch]
+
     def _in_play(self) -> list[HostReport]:
-        return [h for h in self.hosts.values() if h.status not in ("failed", "unreachable", "unknown")]
+        return [h for h in self._scope() if h.status not in ("failed", "unreachable", "unknown")]
 
     def _run(self, stage: str, hosts: list[HostReport]) -> PlaybookRun | None:
         if not hosts:
@@ -261,7 +396,7 @@ class Lifecycle:
 
     def _stage_reconcile(self, action: str) -> None:
         """After an interrupted apply: learn each host's real state in check mode before going on."""
-        hosts = [h for h in self.hosts.values() if h.status in ("unknown", "pending", "planned", "applied")]
+        hosts = [h for h in self._scope() if h.status in ("unknown", "pending", "planned", "applied")]
         for host in hosts:
             host.status = "pending"
         for host in self._check_mode(hosts, "reconcile"):
@@ -318,7 +453,7 @@ class Lifecycle:
                 host.needs_rollback = action == "install"
 
     def _stage_recover(self, action: str) -> None:
-        hosts = [h for h in self.hosts.values() if h.needs_rollback and h.status == "failed"]
+        hosts = [h for h in self._scope() if h.needs_rollback and h.status == "failed"]
         result = self._run("recover", hosts)
         if result is None:
             return
@@ -363,9 +498,10 @@ class Lifecycle:
 
     # -- outcome ----------------------------------------------------------------------------------
     def _finish(self, action: str) -> None:
-        interrupted = self.cancel is not None and self.cancel.is_set()
+        interrupted = self._cancelled()
         if interrupted:
             self.executor.stop_leftovers()
+        self._skip_unattempted(interrupted)
         for host in self.hosts.values():
             if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed:
                 host.status = "unknown"  # stopped part way: its state is not known until reconciled
@@ -376,23 +512,56 @@ class Lifecycle:
                 host.status = "unknown"  # stopped before it could be verified
             host.failures = [self.redact.text(f) for f in host.failures]
 
+    def _skip_unattempted(self, interrupted: bool) -> None:
+        """A rolling run: the hosts of batches that never started were not touched at all."""
+        if self.rollout is None:
+            return
+        if self.stopped is not None:
+            why = f"skipped: the rollout stopped after batch {self.stopped[0]} ({self.stopped[1]})"
+        else:
+            why = "skipped: the run was interrupted before this host's batch started"
+        for host in self.hosts.values():
+            if host.host not in self.attempted:
+                host.status = "skipped"
+                host.failures.append(why)
+
     def _report(self, action: str, started: str) -> RunReport:
         statuses = [h.status for h in self.hosts.values()]
         good = sum(1 for s in statuses if s in SUCCESS[action])
         exit_code, status = 0, "ok"
         if any(h.rollback_failed for h in self.hosts.values()):
             exit_code, status = RecoveryFailed.exit_code, "rollback_failed"
+        elif self.stopped is not None:
+            # Some hosts were attempted and the others never touched: a partial result whatever the canary did.
+            exit_code, status = ExecutionFailed.exit_code, "partial"
         elif good < len(statuses):
             if action == "verify":
                 exit_code = VerificationFailed.exit_code
             else:
                 exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
             status = "failed" if good == 0 else "partial"
-        if self.cancel is not None and self.cancel.is_set():
+        if self._cancelled():
             exit_code, status = 130, "interrupted"
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),
                            fingerprint=self.fingerprint, started=started,
                            finished=datetime.now(timezone.utc).isoformat())
+        if self.rollout is not None:
+            report.rollout, report.batches = self._rollout_report()
         self.run.write_json("report.json", self.redact(report.to_json()))
         return report
+
+    def _rollout_report(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """What was asked, where it stopped, and each planned batch's status (from the whole journal, so
+        batches run before a resume count too; a batch never started is ``skipped``)."""
+        assert self.rollout is not None
+        folded = {b["index"]: b for b in self.journal.state().batches}
+        batches = []
+        for index, hosts in enumerate(self.rollout.batches, start=1):
+            status = folded.get(index, {}).get("status", "skipped")
+            batches.append({"index": index, "hosts": list(hosts),
+                            "status": "interrupted" if status == "running" else status})
+        rollout = {"batches": list(self.rollout.rollout.batches), "max_fail": self.rollout.max_fail,
+                   "stopped_after": self.stopped[0] if self.stopped else None,
+                   "reason": self.stopped[1] if self.stopped else None}
+        return rollout, batches

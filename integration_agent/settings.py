@@ -13,14 +13,15 @@ import shlex
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .ansible_env import BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV
 from .errors import ConfigError
 from .lab.layout import DEFAULT_RELEASE, RELEASES
+from .rollout import BATCH_HELP, Rollout, parse_batch, parse_max_fail
 from .yamlfile import read_mapping
 
 CONFIG_FILE_NAME = "workflow_config.yaml"
@@ -101,6 +102,27 @@ class LLMSettings(_Strict):
     fallback_to_curated: bool = Field(False, description="Use the curated role when generation gives up.")
 
 
+def _batch_list(value: Any) -> Any:
+    """A list of batch sizes; ``"1,25%,100%"`` (handy in an environment variable) is split at the commas."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RolloutSettings(_Strict):
+    """Rolling batches for install and uninstall (``--batch`` and ``--max-fail`` win over these)."""
+
+    batches: Annotated[list[Union[int, str]], BeforeValidator(_batch_list),
+                       AfterValidator(lambda sizes: [parse_batch(b) for b in sizes])] = Field(
+        default_factory=list, description=f"Batch sizes in order, the last one repeating; each is {BATCH_HELP}. "
+                                          "Empty: every host in one batch.")
+    max_fail: Annotated[Union[float, None], BeforeValidator(lambda v: None if v is None else parse_max_fail(v))] = Field(
+        None, description="Percentage of a batch that may fail before the rollout stops; default with batches: 0.")
+
+    def rollout(self) -> Rollout:
+        return Rollout(tuple(self.batches), self.max_fail)
+
+
 class Settings(_Strict):
     """All of intagent's settings."""
 
@@ -109,6 +131,7 @@ class Settings(_Strict):
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     learn: bool = Field(True, description="Record classified failures as knowledge of the integration.")
 
 

@@ -23,6 +23,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document i
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
 GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "
                                                                "knowledge (gated) instead of the curated role.")]
+BatchOpt = Annotated[Optional[list[str]], typer.Option(
+    "--batch", metavar="SIZE", help="Roll out in batches: a host count or a percentage of the targets, in order, "
+    "the last repeating (repeatable: --batch 1 --batch 25% --batch 100%). Default: setting rollout.batches.")]
+MaxFailOpt = Annotated[Optional[str], typer.Option(
+    "--max-fail", metavar="PERCENT", help="Stop the rollout when more than PERCENT of a batch fails "
+    "(default: setting rollout.max_fail, else 0 with batches: any failure stops).")]
 
 _EVENT_WORDS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
 
@@ -88,9 +94,25 @@ def _confirm(hosts) -> bool:
     return typer.confirm(f"Apply to {would} host(s)?", default=False)
 
 
+def _rollout_flags(batch: list[str] | None, max_fail: str | None) -> dict[str, Any]:
+    """``--batch`` and ``--max-fail`` checked (IntegrationError naming the flag, exit 5); None: not given."""
+    from ..errors import IntegrationError
+    from ..rollout import parse_batch, parse_max_fail
+
+    try:
+        batches = [parse_batch(b) for b in batch] if batch else None
+    except ValueError as exc:
+        raise IntegrationError(f"--batch: {exc}") from None
+    try:
+        limit = parse_max_fail(max_fail) if max_fail is not None else None
+    except ValueError as exc:
+        raise IntegrationError(f"--max-fail: {exc}") from None
+    return {"batches": batches, "max_fail": limit}
+
+
 def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limit: str | None,
          variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False, *,
-         ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets) -> None:
+         ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets, rollout: dict[str, Any] | None = None) -> None:
     from ..api import run_action
     from .output import print_json, print_report
 
@@ -101,7 +123,7 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
             on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
             generate=generate, cancel=cancel, confirm=_confirm if ask else None, ansible=ansible,
-            ansible_secrets=ansible_secrets)
+            ansible_secrets=ansible_secrets, **(rollout or {}))
     if as_json:
         print_json(report.to_json())
     else:
@@ -122,9 +144,12 @@ def register(app: typer.Typer) -> None:
     @ansible_flags
     def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
                 var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
-                generate: GenerateOpt = False, **ansible: Any) -> None:
-        """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall."""
-        _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate, **ansible)
+                generate: GenerateOpt = False, batch: BatchOpt = None, max_fail: MaxFailOpt = None,
+                **ansible: Any) -> None:
+        """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall. With --batch,
+        batch by batch: a batch that fails beyond --max-fail stops the rollout before the next one."""
+        _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate,
+             rollout=_rollout_flags(batch, max_fail), **ansible)
 
     @app.command("verify")
     @ansible_flags
@@ -137,9 +162,10 @@ def register(app: typer.Typer) -> None:
     @ansible_flags
     def uninstall(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
                   var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False,
-                  **ansible: Any) -> None:
-        """Remove everything the integration owns (a second run changes nothing)."""
-        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate, **ansible)
+                  batch: BatchOpt = None, max_fail: MaxFailOpt = None, **ansible: Any) -> None:
+        """Remove everything the integration owns (a second run changes nothing); with --batch, batch by batch."""
+        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate,
+             rollout=_rollout_flags(batch, max_fail), **ansible)
 
     @app.command("resume")
     def resume(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:

@@ -37,7 +37,9 @@ def print_ping(report) -> None:
 
 _HOST_STYLE = {"installed": "green", "verified": "green", "uninstalled": "green", "unchanged": "green",
                "planned": "yellow", "rolled_back": "yellow", "failed": "red", "unreachable": "red",
-               "unknown": "magenta"}
+               "unknown": "magenta", "skipped": "cyan",
+               # batches of a rolling run
+               "ok": "green", "partial": "yellow", "declined": "yellow", "interrupted": "magenta"}
 
 
 def _styled(status: str) -> Text:
@@ -89,6 +91,19 @@ def print_report(report) -> None:
         changed = " ".join(f"{stage}={n}" for stage, n in host.changed.items())
         table.add_row(Text(name), _styled(host.status), changed, Text(_evidence(host.evidence)),
                       Text("; ".join(host.failures[:3])))
+    console.print(table)
+    if report.batches is not None:
+        print_batches(report.rollout or {}, report.batches)
+
+
+def print_batches(rollout: dict[str, Any], batches: list[dict[str, Any]]) -> None:
+    """A rolling run's batches in order, and where the rollout stopped."""
+    stopped = rollout.get("stopped_after")
+    caption = (f"stopped after batch {stopped}: {rollout.get('reason')}" if stopped
+               else f"max-fail {rollout.get('max_fail', 0):g}% per batch")
+    table = new_table("batch", "status", "hosts", title="rollout", caption=Text(caption))
+    for batch in batches:
+        table.add_row(str(batch["index"]), _styled(batch["status"]), Text(", ".join(batch["hosts"])))
     console.print(table)
 
 

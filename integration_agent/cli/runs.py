@@ -52,6 +52,13 @@ def _summary(event: dict[str, Any]) -> str:
         text = ", ".join(f"{h}={(o or {}).get('status')}" for h, o in sorted(outcomes.items())) or "no host"
     elif kind == "run_finished":
         text = f"status {event.get('status')}, exit {event.get('exit_code')}"
+    elif kind == "batch_started":
+        text = f"batch {event.get('index')}: {', '.join(event.get('hosts') or []) or 'no host'}"
+    elif kind == "batch_finished":
+        failed = ", ".join(event.get("failed") or [])
+        text = f"batch {event.get('index')} {event.get('status')}" + (f" (failed: {failed})" if failed else "")
+        if event.get("stopped"):
+            text += f"; rollout stopped: {event.get('reason')}"
     else:
         text = str(event.get("text", ""))
     return text if len(text) <= 100 else text[:97] + "..."
@@ -126,6 +133,21 @@ def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option(
         console.print(line, highlight=False, markup=False)
         for failure in data.get("failures", []):
             console.print(f"    {failure}", highlight=False, markup=False)
+    _print_batches(report)
+
+
+def _print_batches(report: dict[str, Any]) -> None:
+    """A rolling run's batches, and where it stopped (nothing for a run without batches)."""
+    if not report.get("batches"):
+        return
+    console.print("batches:", highlight=False)
+    for batch in report["batches"]:
+        console.print(f"  {batch.get('index')}: {batch.get('status')}  {', '.join(batch.get('hosts') or [])}",
+                      highlight=False, markup=False)
+    rollout = report.get("rollout") or {}
+    if rollout.get("stopped_after"):
+        console.print(f"rollout stopped after batch {rollout['stopped_after']}: {rollout.get('reason')}",
+                      highlight=False, markup=False)
 
 
 @app.command("export")
