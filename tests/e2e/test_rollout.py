@@ -102,8 +102,9 @@ def standin_debs(lab, out: Path) -> list[tuple[str, Path]]:
     """Two STAND-IN versions of the mirror's real prometheus-node-exporter .deb, repacked with dpkg-deb:
     ``<orig>~intagent1`` and ``<orig>~intagent2``. The ``~`` sorts them below the real package, so a run that
     pins no version on this shared lab still gets the real one."""
-    real = sorted(lab.mirror.cache.glob(f"{PACKAGE}_*.deb"))
-    assert real, f"no {PACKAGE} .deb in {lab.mirror.cache}"
+    cache = lab.mirror.repository(lab.settings.suite).cache  # the release of the plain lab's hosts
+    real = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    assert real, f"no {PACKAGE} .deb in {cache}"
     tree = out / "tree"
     subprocess.run(["dpkg-deb", "-R", str(real[-1]), str(tree)], check=True)
     control = (tree / "DEBIAN" / "control").read_text()
