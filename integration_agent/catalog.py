@@ -10,13 +10,15 @@ returning one) laid out the same way.
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import IntegrationError
 from .yamlfile import read_yaml
@@ -41,6 +43,43 @@ class Parameter(_Strict):
     secret: bool = False
     env: str | None = Field(None, description="Environment variable the value may come from.")
     choices: list[Any] | None = None
+    pattern: str | None = Field(None, description="A regular expression the whole value must match (checked "
+                                "before any playbook runs); generated plans may build paths, URLs, unit "
+                                "arguments and checksums only from parameters that have one.")
+    within: list[str] | None = Field(None, description="Absolute directories the value, a path, must stay "
+                                     "inside after normalisation (an empty value means unset).")
+    port: bool = Field(False, description="The value is a TCP port of the integration's own (verify may call it "
+                       "on loopback, like the ports in owns.ports).")
+    placeholders: list[str] = Field([], description="Names written {name} in the value that the role fills in "
+                                    "(node_exporter's binary_url has {version} and {arch}).")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from None
+        return value
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` breaks this parameter's pattern or ``within`` (None when it does not)."""
+        text = str(value)
+        if self.pattern is not None and not isinstance(value, (dict, list)) and not re.fullmatch(self.pattern, text):
+            return f"{text!r} does not match {self.pattern!r}"
+        if self.within and text and not any(within(text, d) for d in self.within):
+            return f"{text!r} is not inside {', '.join(self.within)}"
+        return None
+
+
+def within(path: str, directory: str) -> bool:
+    """Is the absolute ``path``, normalised (no '..' climbing out), ``directory`` or below it?"""
+    if not path.startswith("/"):
+        return False
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    base = posixpath.normpath("/" + directory.lstrip("/"))
+    return normal == base or normal.startswith(base.rstrip("/") + "/")
 
 
 class Platform(_Strict):
@@ -61,6 +100,16 @@ class Footprint(_Strict):
     urls: list[str] = []
 
 
+class Unit(_Strict):
+    """A systemd unit generated plans may install, rendered from intagent's own template: the program,
+    its user and the shapes of its arguments are fixed here, never by the model."""
+
+    exec: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$", description="Absolute path of the program (ExecStart).")
+    user: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="The unprivileged user it runs as.")
+    description: str = ""
+    arguments: list[str] = Field([], description="fnmatch patterns; every argument a plan passes must match one.")
+
+
 class Source(_Strict):
     title: str
     url: str
@@ -77,6 +126,13 @@ class Manifest(_Strict):
     platforms: list[Platform]
     owns: Footprint
     sources: list[Source] = Field(min_length=1)
+    commands: list[list[str]] = Field([], description="The only argv shapes ansible.builtin.command (and a file "
+                                      "module's validate) may run in a generated plan: literal words, '%s' "
+                                      "for validate's file, or '{{ <role variable> }}' of a parameter.")
+    secret_files: list[str] = Field([], description="The only files a generated plan may write a secret to "
+                                    "(with mode 0600 or stricter); each inside owns.paths.")
+    units: dict[str, Unit] = Field({}, description="systemd units generated plans may install with "
+                                   "intagent.systemd_unit; each name is one of owns.services.")
 
     @field_validator("parameters")
     @classmethod
@@ -86,7 +142,29 @@ class Manifest(_Strict):
                 raise ValueError(f"parameter name {name!r} must be a lower-case identifier")
             if param.required and param.default is not None:
                 raise ValueError(f"parameter {name!r} is required and has a default")
+            if param.default is not None and (problem := param.problem(param.default)):
+                raise ValueError(f"parameter {name!r}: its default {problem}")
         return value
+
+    @model_validator(mode="after")
+    def _inside_footprint(self) -> Manifest:
+        """What the policy trusts from a manifest must lie inside its own footprint."""
+        for path in self.secret_files:
+            if not any(within(path, p) for p in self.owns.paths):
+                raise ValueError(f"secret_files: {path} is not inside owns.paths")
+        for name, unit in self.units.items():
+            if name not in self.owns.services:
+                raise ValueError(f"units.{name}: not one of owns.services")
+            if unit.user not in self.owns.users or unit.user == "root":
+                raise ValueError(f"units.{name}.user: {unit.user} is not one of owns.users (never root)")
+        for index, argv in enumerate(self.commands):
+            if not argv or not argv[0].startswith("/"):
+                raise ValueError(f"commands[{index}]: the program must be an absolute path")
+        for name, param in self.parameters.items():
+            for directory in param.within or []:
+                if not any(within(directory, p) for p in self.owns.paths):
+                    raise ValueError(f"parameters.{name}.within: {directory} is not inside owns.paths")
+        return self
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ def _coerce(name: str, param: Parameter, raw: Any, origin: str) -> Any:
         raise IntegrationError(f"{origin}: parameter {name!r} must be of type {param.type}, got {raw!r}")
     if param.choices is not None and value not in param.choices:
         raise IntegrationError(f"{origin}: parameter {name!r} must be one of {param.choices}, got {value!r}")
+    if problem := param.problem(value):
+        raise IntegrationError(f"{origin}: parameter {name!r}: {problem}")
+    if param.required and value in ("", [], {}):
+        raise IntegrationError(f"{origin}: parameter {name!r} is required and must not be empty")
     return value
 
 

@@ -116,13 +116,14 @@ class Builder:
                 try:
                     completion = self.llm.complete(messages, schema=json_schema(), deadline=deadline)
                 except LLMError as exc:
-                    attempt.findings.append(f"IA000 model call failed ({exc.kind}): {exc}")
+                    rule = "IA001" if exc.kind == "oversized" else "IA000"
+                    attempt.findings.append(f"{rule} model call failed ({exc.kind}): {exc}")
                     if exc.kind in ("timeout", "http", "connection"):
                         break
                     continue
                 attempt.prompt_tokens, attempt.completion_tokens = completion.prompt_tokens, completion.completion_tokens
                 attempt.seconds = completion.seconds
-                findings, gate, plan = self._gates(completion.content, integration, known_ids, workdir)
+                findings, gate, plan = self._gates(completion.content, integration, known_ids, workdir, deadline)
                 attempt.gate = gate
                 attempt.findings = [str(f) for f in findings]
                 if not findings and plan is not None:
@@ -150,8 +151,10 @@ class Builder:
                     passages.append(passage)
         return sorted(passages, key=lambda p: p.id)[:budget]
 
-    def _gates(self, text: str, integration: Integration, known_ids: set[str],
-               workdir: Path) -> tuple[list[Finding], str, GeneratedPlan | None]:
+    def _gates(self, text: str, integration: Integration, known_ids: set[str], workdir: Path,
+               deadline: float | None = None) -> tuple[list[Finding], str, GeneratedPlan | None]:
+        """Every gate, cheapest first, under the run's deadline. A later gate (the lab sandbox of issue 12
+        part 3) plugs in like check_mode: a callable given the rendered integration, run after lint."""
         findings = check_json_text(text)
         if findings:
             return findings, "shape", None
@@ -162,15 +165,15 @@ class Builder:
                 "shape", None
         if plan.integration != integration.name:
             return [Finding("IA006", f"plan is for {plan.integration!r}, expected {integration.name!r}")], "shape", None
-        findings = check_plan(plan, integration.manifest) + self._citations(plan, known_ids)
+        findings = check_plan(plan, integration.manifest, deadline=deadline) + self._citations(plan, known_ids)
         if findings:
             return findings, "policy", plan
         role = render_role(plan, integration, workdir)
-        findings = gates.syntax_check(role)
+        findings = gates.syntax_check(role, deadline=deadline)
         if findings:
             return findings, "syntax", plan
         if self.run_lint:
-            findings = gates.lint(role)
+            findings = gates.lint(role, deadline=deadline)
             if findings:
                 return findings, "lint", plan
         if self.check_mode is not None:

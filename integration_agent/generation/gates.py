@@ -11,6 +11,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..executor import ansible_env
@@ -39,13 +40,22 @@ def wrapper_playbooks(role: Path) -> list[Path]:
     return out
 
 
-def syntax_check(role: Path, timeout: float = 120) -> list[Finding]:
+def remaining(timeout: float, deadline: float | None) -> float:
+    """The time a gate may take: its own limit, cut to what is left before the run's deadline."""
+    return timeout if deadline is None else min(timeout, max(0.0, deadline - time.monotonic()))
+
+
+def syntax_check(role: Path, timeout: float = 120, *, deadline: float | None = None) -> list[Finding]:
+    """``ansible-playbook --syntax-check`` of every entry point, within ``timeout`` and the deadline."""
     findings = []
     env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
     for playbook in wrapper_playbooks(role):
+        if remaining(timeout, deadline) <= 0:
+            return [*findings, Finding("IA009", f"the run's deadline passed before the syntax check of {playbook.stem}")]
         try:
             proc = subprocess.run([_bin("ansible-playbook"), "--syntax-check", "-i", "localhost,", str(playbook)],
-                                  capture_output=True, text=True, env=env, timeout=timeout, check=False)
+                                  capture_output=True, text=True, env=env, timeout=remaining(timeout, deadline),
+                                  check=False)
         except subprocess.TimeoutExpired:
             findings.append(Finding("IA201", f"syntax check of {playbook.stem} timed out"))
             continue
@@ -56,9 +66,11 @@ def syntax_check(role: Path, timeout: float = 120) -> list[Finding]:
     return findings
 
 
-def lint(role: Path, timeout: float = 180) -> list[Finding]:
+def lint(role: Path, timeout: float = 180, *, deadline: float | None = None) -> list[Finding]:
     """ansible-lint, production profile, on the rendered role; findings carry the lint rule id."""
     env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
+    if (timeout := remaining(timeout, deadline)) <= 0:
+        return [Finding("IA009", "the run's deadline passed before ansible-lint")]
     try:
         proc = subprocess.run([_bin("ansible-lint"), "--profile", "production", "--offline", "--nocolor",
                                "-f", "codeclimate", str(role)],

@@ -15,6 +15,7 @@ Failures raise :class:`LLMError`, whose ``kind`` says what went wrong:
     truncated   the answer hit the token limit (finish_reason "length")
     connection  the server could not be reached, after the retries
     empty       the answer had no content
+    oversized   a streamed answer grew past ``max_bytes``: refused while streaming, never held whole
 
 Messages never contain what was sent to the model: prompts can hold host facts and knowledge excerpts,
 and exceptions end up in logs and journals.
@@ -35,7 +36,8 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
-ErrorKind = Literal["timeout", "http", "truncated", "connection", "empty"]
+ErrorKind = Literal["timeout", "http", "truncated", "connection", "empty", "oversized"]
+MAX_ANSWER_BYTES = 262_144  # the policy gate's IA001 limit (policy.MAX_BYTES)
 StructuredOutput = Literal["json_schema", "json_object"]
 Messages = list[dict[str, str]]
 
@@ -98,7 +100,7 @@ class OpenAICompatible:
     """
 
     def __init__(self, base_url: str, api_key: str | None, model: str, *, stream: bool = False,
-                 max_attempts: int = 4, temperature: float = 0.0) -> None:
+                 max_attempts: int = 4, temperature: float = 0.0, max_bytes: int = MAX_ANSWER_BYTES) -> None:
         import openai  # here, not at module level: importing intagent must stay cheap and work without it
 
         self._openai = openai
@@ -109,6 +111,7 @@ class OpenAICompatible:
         self.stream = stream
         self.max_attempts = max(1, max_attempts)
         self.temperature = temperature
+        self.max_bytes = max_bytes
         self.structured_output: StructuredOutput = "json_schema"
 
     def complete(self, messages: Messages, *, schema: dict[str, Any] | None, deadline: float) -> Completion:
@@ -178,6 +181,7 @@ class OpenAICompatible:
         """Accumulate the deltas of a streamed answer, stopping at the deadline."""
         answer = _Answer("", "unknown", self.model)
         parts: list[str] = []
+        size = 0
         with stream:
             for chunk in stream:
                 if cancel.is_set() or time.monotonic() >= deadline:
@@ -188,6 +192,10 @@ class OpenAICompatible:
                     answer.completion_tokens = _tokens(chunk.usage, "completion_tokens")
                 for choice in chunk.choices[:1]:
                     parts.append(choice.delta.content or "")
+                    size += len(parts[-1].encode("utf-8", errors="surrogatepass"))
+                    if size > self.max_bytes:
+                        raise LLMError("oversized", f"the streamed answer passed {self.max_bytes} bytes; "
+                                                    "refused before it was read whole")
                     answer.finish_reason = choice.finish_reason or answer.finish_reason
         answer.content = "".join(parts)
         return answer

@@ -24,6 +24,7 @@ import yaml
 
 from ..catalog import Manifest
 from .rules import RULES, SECTIONS, Finding, PlanContext, Rule, parse_jinja
+from .rules.registry import GateDeadline
 from .schema import GeneratedPlan
 
 __all__ = ["Finding", "Rule", "RULES", "INPUT_RULES", "MAX_BYTES", "MAX_DEPTH", "check_plan", "check_json_text",
@@ -45,6 +46,9 @@ INPUT_RULES: list[Rule] = [
     Rule("IA007", "not-yaml", "The YAML scans and parses; the finding gives the position of the error."),
     Rule("IA008", "json-duplicate-key", "No JSON object has the same key twice (parsers silently keep the last, "
          "so what a reviewer reads may not be what runs)."),
+    Rule("IA009", "gate-deadline", "The run has one deadline (llm.deadline) and every gate checks it while it "
+         "works (the policy gate before each task of each rule, syntax check and ansible-lint as their time "
+         "limit): a gate that would outlive it refuses the plan."),
 ]
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -53,15 +57,19 @@ _JSON_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SECTION_ORDER = {name: i for i, name in enumerate(("", *SECTIONS))}
 
 
-def check_plan(plan: GeneratedPlan, manifest: Manifest) -> list[Finding]:
-    """Every rule over every section (install, verify, uninstall, handlers); findings in plan order."""
-    ctx = PlanContext(plan, manifest)
+def check_plan(plan: GeneratedPlan, manifest: Manifest, *, deadline: float | None = None) -> list[Finding]:
+    """Every rule over every section (install, verify, uninstall, handlers); findings in plan order.
+    ``deadline`` (a ``time.monotonic()`` value) is checked before every task of every rule: past it the
+    plan is refused with IA009 instead of holding the run."""
+    ctx = PlanContext(plan, manifest, deadline)
     findings: list[Finding] = []
     try:
         for rule in RULES:
             assert rule.check is not None
             try:
                 findings.extend(rule.check(ctx))
+            except GateDeadline as exc:
+                return [Finding("IA009", str(exc))]
             except Exception as exc:  # a rule that cannot judge a plan refuses it (fail closed), naming itself
                 findings.append(Finding(rule.id, f"the rule could not check this plan: {type(exc).__name__}: {exc}"))
     finally:

@@ -19,8 +19,13 @@ Rules (intagent enforces them itself and rejects plans that break them):
   version, with set_fact BEFORE a final ansible.builtin.assert), uninstall (removes everything the
   integration owns; a second run changes nothing), handlers (service restarts only).
 - Modules: only fully qualified names from this list: {modules}.
-- Prefer modules to commands. ansible.builtin.command needs a justification, argv without shell
-  syntax, and creates/removes/changed_when. Never shell, raw, script, curl or wget.
+- Prefer modules to commands. ansible.builtin.command runs only an argv that is exactly one of the
+  manifest's commands, with a justification and creates/removes/changed_when; never run a file the plan
+  writes. Only the arguments intagent allows per module (no validate unless it is a declared command,
+  no follow, environment, deb, headers, cmd).
+- Paths and URLs are literal, or start with a parameter; no other Jinja in them. systemd units only with
+  intagent.systemd_unit (args: name, a unit of the manifest, and arguments); uri/wait_for to the host only in
+  verify and only to the integration's ports; failed_when only as "<register> is failed or ...".
 - Touch only the paths, packages, services, users, ports and URLs of the integration's footprint.
 - Downloads (get_url) always carry a checksum; never disable TLS verification.
 - Parameters are role variables named {name}_<parameter>; use them as Jinja placeholders, e.g.
@@ -39,7 +44,9 @@ def _manifest_view(manifest: Manifest) -> dict[str, Any]:
             "default": None if p.secret else p.default, "secret": p.secret,
         }
     return {"name": manifest.name, "description": manifest.description, "parameters": params,
-            "footprint": manifest.owns.model_dump(), "platforms": [p.model_dump() for p in manifest.platforms]}
+            "footprint": manifest.owns.model_dump(), "platforms": [p.model_dump() for p in manifest.platforms],
+            "commands": manifest.commands, "secret_files": manifest.secret_files,
+            "units": {n: u.model_dump() for n, u in manifest.units.items()}}
 
 
 def build_messages(manifest: Manifest, platform: str, documents: str) -> list[dict[str, str]]:

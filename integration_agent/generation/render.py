@@ -17,8 +17,11 @@ _KEYWORDS = ("when", "register", "notify", "loop", "become", "changed_when", "fa
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_./#:-]{1,120}$")
 
 
-def task_dict(task: GeneratedTask) -> dict[str, Any]:
-    """The Ansible task for one generated task, keys in the usual order."""
+def task_dict(task: GeneratedTask, manifest: Manifest | None = None) -> dict[str, Any]:
+    """The Ansible task for one generated task, keys in the usual order (``intagent.systemd_unit``
+    becomes a copy of intagent's unit template)."""
+    if task.module == "intagent.systemd_unit" and manifest is not None:
+        task = unit_task(task, manifest)
     args = dict(task.args)
     if task.module == "ansible.builtin.command":
         for key in ("creates", "removes"):
@@ -30,6 +33,16 @@ def task_dict(task: GeneratedTask) -> dict[str, Any]:
         if value not in (None, []):
             out[key] = value
     return out
+
+
+def unit_task(task: GeneratedTask, manifest: Manifest) -> GeneratedTask:
+    """The copy task that writes the manifest's unit ``task.args.name`` from intagent's template."""
+    name = task.args["name"]
+    unit = manifest.units[name]
+    content = render("systemd_unit.service.j2", name=name, unit=unit, arguments=task.args.get("arguments", []))
+    args = {"dest": f"/etc/systemd/system/{name}.service", "content": content, "owner": "root", "group": "root",
+            "mode": "0644"}
+    return task.model_copy(update={"module": "ansible.builtin.copy", "args": args})
 
 
 class _Dumper(yaml.SafeDumper):
@@ -47,14 +60,17 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=150, allow_unicode=True)
+def _dump(data: Any, width: int = 120) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=width, allow_unicode=True)
 
 
-def _section(plan: GeneratedPlan, name: str, tasks: list[GeneratedTask]) -> str:
+SPEC_WIDTH = 100  # wrap long manifest descriptions: ansible-lint refuses lines over 160 (yaml[line-length])
+
+
+def _section(plan: GeneratedPlan, name: str, tasks: list[GeneratedTask], manifest: Manifest | None = None) -> str:
     blocks = []
     for task in tasks:
-        text = _dump([task_dict(task)]).rstrip()
+        text = _dump([task_dict(task, manifest)]).rstrip()
         # Comments carry only citation ids that look like ids: nothing from the model can break out of them.
         blocks.append({"yaml": text, "citations": [c for c in task.citations if _SAFE_ID.match(c)]})
     return render("generated_tasks.yml.j2", section=name, integration=plan.integration,
@@ -87,16 +103,16 @@ def render_role(plan: GeneratedPlan, integration: Integration, root: Path) -> Pa
     (role / "tasks").mkdir(parents=True)
     (role / "meta").mkdir()
     (role / "defaults").mkdir()
-    (role / "tasks" / "main.yml").write_text(_section(plan, "install", plan.install))
-    (role / "tasks" / "verify.yml").write_text(_section(plan, "verify", plan.verify))
-    (role / "tasks" / "uninstall.yml").write_text(_section(plan, "uninstall", plan.uninstall))
+    (role / "tasks" / "main.yml").write_text(_section(plan, "install", plan.install, manifest))
+    (role / "tasks" / "verify.yml").write_text(_section(plan, "verify", plan.verify, manifest))
+    (role / "tasks" / "uninstall.yml").write_text(_section(plan, "uninstall", plan.uninstall, manifest))
     if plan.handlers:
         (role / "handlers").mkdir()
-        (role / "handlers" / "main.yml").write_text(_section(plan, "handlers", plan.handlers))
+        (role / "handlers" / "main.yml").write_text(_section(plan, "handlers", plan.handlers, manifest))
     defaults = {f"{manifest.name}_{n}": p.default for n, p in manifest.parameters.items()
                 if not p.required and p.default is not None}
     (role / "defaults" / "main.yml").write_text("---\n" + (_dump(defaults) if defaults else ""))
-    (role / "meta" / "argument_specs.yml").write_text("---\n" + _dump(argument_specs(manifest)))
+    (role / "meta" / "argument_specs.yml").write_text("---\n" + _dump(argument_specs(manifest), SPEC_WIDTH))
     meta = {"galaxy_info": {"role_name": manifest.name, "namespace": "intagent", "author": "intagent (generated)",
                             "description": manifest.description[:200], "license": "Apache-2.0",
                             "min_ansible_version": "2.17",

@@ -18,12 +18,13 @@ MODULE_ALLOWLIST: frozenset[str] = frozenset({
     "ansible.builtin.apt", "ansible.builtin.apt_key", "ansible.builtin.apt_repository", "ansible.builtin.dnf",
     "ansible.builtin.yum_repository", "ansible.builtin.rpm_key", "ansible.builtin.package",
     "ansible.builtin.package_facts", "ansible.builtin.service_facts", "ansible.builtin.systemd_service",
-    "ansible.builtin.service", "ansible.builtin.copy", "ansible.builtin.template", "ansible.builtin.file",
+    "ansible.builtin.service", "ansible.builtin.copy", "ansible.builtin.file",
     "ansible.builtin.lineinfile", "ansible.builtin.blockinfile", "ansible.builtin.stat",
     "ansible.builtin.get_url", "ansible.builtin.unarchive", "ansible.builtin.user", "ansible.builtin.group",
     "ansible.builtin.uri", "ansible.builtin.wait_for", "ansible.builtin.assert", "ansible.builtin.fail",
     "ansible.builtin.set_fact", "ansible.builtin.debug", "ansible.builtin.getent", "ansible.builtin.command",
     "ansible.builtin.slurp",
+    "intagent.systemd_unit",  # intagent's own unit template (rendered as a copy task, see render.py)
 })
 
 

@@ -215,3 +215,13 @@ def test_importing_the_module_does_not_import_openai():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+def test_an_oversized_streamed_answer_is_cut_off_while_streaming():
+    # 4 chunks of 100 KB; the third only comes after 30 s. Refusing at the second chunk (past 150 KB) is
+    # the only way to answer quickly: reading the answer whole would wait for the deadline.
+    with FakeOpenAI([{"content": "x" * 400_000, "chunk_delay": [0, 0, 30]}]) as server:
+        started = time.monotonic()
+        error = _failure(_client(server, stream=True, max_bytes=150_000), seconds=20)
+        assert time.monotonic() - started < 10
+    assert error.kind == "oversized" and "150000 bytes" in str(error)

@@ -55,3 +55,26 @@ def test_the_inventory_may_provide_a_required_secret(infra_agent) -> None:
     resolved = resolve(infra_agent, [], env={}, provided={"infra_agent_license_key"})
     assert "infra_agent_license_key" not in resolved.secrets  # the inventory's own value reaches the role
     assert "infra_agent_license_key" not in resolved.extravars
+
+
+def test_checked_parameters_refuse_values_outside_their_pattern_or_directory() -> None:
+    collectd = Catalog().get("collectd")
+    assert resolve(collectd, ["csv_directory=/var/lib/collectd/other"]).extravars == {
+        "collectd_csv_directory": "/var/lib/collectd/other"}
+    with pytest.raises(IntegrationError, match=r"csv_directory.*not inside /var/lib/collectd"):
+        resolve(collectd, ["csv_directory=/var/lib/collectd/../../etc/sudoers.d"])
+    with pytest.raises(IntegrationError, match=r"listen_address.*does not match"):
+        resolve(Catalog().get("node_exporter"), ["listen_address=:9100\nExecStartPre=/bin/sh"])
+
+
+def test_a_manifest_whose_trusted_entries_leave_its_footprint_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from integration_agent.catalog import Manifest
+
+    base = Catalog().get("infra_agent").manifest.model_dump()
+    with pytest.raises(ValidationError, match="secret_files: /root/key is not inside owns.paths"):
+        Manifest.model_validate({**base, "secret_files": ["/root/key"]})
+    base["parameters"]["version"]["default"] = "1 2"
+    with pytest.raises(ValidationError, match="its default '1 2' does not match"):
+        Manifest.model_validate(base)

@@ -82,7 +82,10 @@ INFRA_AGENT_PLAN: dict[str, Any] = {
 }
 
 NODE_EXPORTER_ARCH = "{{ ansible_facts['architecture'] | replace('x86_64', 'amd64') | replace('aarch64', 'arm64') }}"
-NODE_EXPORTER_RELEASE = "https://github.com/prometheus/node_exporter/releases/download/v{{ node_exporter_version }}"
+# binary_url with its documented {version} and {arch} placeholders filled in (issue 12's IA107 false positive)
+NODE_EXPORTER_URL_EXPR = ("node_exporter_binary_url | replace('{version}', node_exporter_version) | replace('{arch}', "
+                          "ansible_facts['architecture'] | replace('x86_64', 'amd64') | replace('aarch64', 'arm64'))")
+NODE_EXPORTER_URL = "{{ " + NODE_EXPORTER_URL_EXPR + " }}"
 NODE_EXPORTER_PLAN: dict[str, Any] = {
     "integration": "node_exporter",
     "platform": "debian-12",
@@ -100,10 +103,8 @@ NODE_EXPORTER_PLAN: dict[str, Any] = {
              {"name": "node_exporter", "system": True, "shell": "/usr/sbin/nologin", "create_home": False},
              when="node_exporter_install_method == 'binary'"),
         task("Download the release tarball", "get_url",
-             {"url": NODE_EXPORTER_RELEASE + "/node_exporter-{{ node_exporter_version }}.linux-"
-                     + NODE_EXPORTER_ARCH + ".tar.gz",
-              "dest": "/tmp/intagent-node_exporter.tar.gz", "mode": "0600",
-              "checksum": "sha256:" + NODE_EXPORTER_RELEASE + "/sha256sums.txt"},
+             {"url": NODE_EXPORTER_URL, "dest": "/tmp/intagent-node_exporter.tar.gz", "mode": "0600",
+              "checksum": "sha256:{{ " + NODE_EXPORTER_URL_EXPR + " | dirname }}/sha256sums.txt"},
              when="node_exporter_install_method == 'binary'"),
         task("Unpack the release", "unarchive",
              {"src": "/tmp/intagent-node_exporter.tar.gz", "remote_src": True, "dest": "/var/lib/node_exporter",
@@ -113,18 +114,15 @@ NODE_EXPORTER_PLAN: dict[str, Any] = {
              {"src": "/var/lib/node_exporter/node_exporter", "remote_src": True,
               "dest": "/usr/local/bin/node_exporter", "mode": "0755"},
              when="node_exporter_install_method == 'binary'", notify=["Restart node_exporter"]),
-        task("Install the systemd unit", "copy",
-             {"dest": "/etc/systemd/system/node_exporter.service", "mode": "0644",
-              "content": "[Service]\nUser=node_exporter\n"
-                         "ExecStart=/usr/local/bin/node_exporter --web.listen-address="
-                         "{{ node_exporter_listen_address }}\n[Install]\nWantedBy=multi-user.target\n"},
+        task("Install the systemd unit", "intagent.systemd_unit",
+             {"name": "node_exporter", "arguments": ["--web.listen-address={{ node_exporter_listen_address }}"]},
              when="node_exporter_install_method == 'binary'", notify=["Reload systemd", "Restart node_exporter"]),
         task("Enable and start the exporter", "systemd_service",
              {"name": "{{ 'prometheus-node-exporter' if node_exporter_install_method == 'package' else "
                       "'node_exporter' }}", "enabled": True, "state": "started"}),
         task("Remove the downloaded tarball", "file",
-             {"path": "/tmp/intagent-node_exporter.tar.gz", "state": "file"},
-             when="node_exporter_install_method == 'binary'", changed_when=False),
+             {"path": "/tmp/intagent-node_exporter.tar.gz", "state": "absent"},
+             when="node_exporter_install_method == 'binary'"),
     ],
     "verify": [
         task("Read the service state", "systemd_service", {"name": "prometheus-node-exporter"},
@@ -133,10 +131,6 @@ NODE_EXPORTER_PLAN: dict[str, Any] = {
              register="node_exporter_listening", failed_when=False),
         task("Scrape /metrics", "uri", {"url": "http://127.0.0.1:9100/metrics", "return_content": True},
              register="node_exporter_metrics", failed_when=False),
-        task("Ask the binary for its version", "command",
-             {"argv": ["/usr/local/bin/node_exporter", "--version"]},
-             register="node_exporter_version_out", changed_when=False, failed_when=False,
-             justification="node_exporter has no module; --version only prints"),
         task("Record the evidence", "set_fact",
              {"node_exporter_evidence": {
                  "active": "{{ node_exporter_unit.status.ActiveState | default('') == 'active' }}",
@@ -146,8 +140,10 @@ NODE_EXPORTER_PLAN: dict[str, Any] = {
              {"that": ["node_exporter_evidence.listening | bool", "node_exporter_evidence.endpoint_ok | bool"]}),
     ],
     "uninstall": [
+        task("Gather service facts", "service_facts"),
         task("Stop and disable the package's service", "systemd_service",
-             {"name": "prometheus-node-exporter", "state": "stopped", "enabled": False}, failed_when=False),
+             {"name": "prometheus-node-exporter", "state": "stopped", "enabled": False},
+             when="'prometheus-node-exporter.service' in ansible_facts.services"),
         task("Purge the Debian package", "apt",
              {"name": "prometheus-node-exporter", "state": "absent", "purge": True}),
         task("Remove the binary install's files", "file", {"path": "{{ item }}", "state": "absent"},
@@ -220,7 +216,7 @@ def test_curl_pipe_bash_through_command(infra_agent):
         {"cmd": "set -o pipefail && curl -fsSL https://download.newrelic.com/install.sh | bash"},
         creates="/etc/newrelic-infra.yml", justification="the vendor's documented installer"))
     messages = " ".join(f.message for f in findings if f.rule == "IA102")
-    assert "shell syntax" in messages and "runs curl" in messages and "runs bash" in messages
+    assert "a command line is never accepted" in messages  # argv only: there is no shell line to judge
 
 
 def test_command_needs_justification_and_idempotence(infra_agent):
@@ -295,12 +291,13 @@ def test_deletion_of_the_shared_tmp_area_is_not_allowed(infra_agent):
     assert "IA105" in fired(findings)
 
 
-def test_templated_path_needs_a_literal_prefix_in_the_footprint(infra_agent):
-    ok = infra_findings(infra_agent, task("Write", "copy", {
+def test_free_jinja_in_a_path_is_refused_even_after_a_footprint_prefix(infra_agent):
+    prefixed = infra_findings(infra_agent, task("Write", "copy", {
         "dest": "/etc/newrelic-infra/{{ infra_agent_display_name }}.yml", "content": "a: 1\n"}))
     bad = infra_findings(infra_agent, task("Write", "copy", {"dest": "/etc/{{ infra_agent_display_name }}",
                                                              "content": "a: 1\n"}))
-    assert "IA105" not in fired(ok) and "IA105" in fired(bad)
+    assert "IA105" in fired(prefixed) and "IA105" in fired(bad)  # free Jinja in a path: write it literally
+    assert all("built with Jinja" in f.message for f in [*prefixed, *bad] if f.rule == "IA105")
 
 
 def test_validate_certs_false_on_get_url(infra_agent):
@@ -334,7 +331,7 @@ def test_license_key_written_outside_the_footprint(infra_agent):
                                                  "content": "{{ infra_agent_license_key }}"},
                                                 no_log=True, diff=False))
     assert {"IA105", "IA110"} <= fired(findings)
-    assert any("not one of the integration's own paths" in f.message for f in findings if f.rule == "IA110")
+    assert any("not one of the manifest's secret_files" in f.message for f in findings if f.rule == "IA110")
 
 
 def test_license_key_in_a_url_query_string(infra_agent):
@@ -377,7 +374,7 @@ def test_controller_code_in_args(infra_agent, text):
 
 def test_plain_variables_and_filters_are_not_controller_code(infra_agent):
     findings = infra_findings(infra_agent, task(
-        "Note", "debug", {"msg": "{{ infra_agent_display_name | default('x') | trim }} {{ (a | bool) }}"},
+        "Note", "debug", {"msg": "{{ infra_agent_display_name | default('x') | trim }} {{ (infra_agent_staging | bool) }}"},
         when="infra_agent_enable_process_metrics | bool and 'x' in (ansible_facts.packages | default({}))"))
     assert findings == []
 
@@ -548,3 +545,20 @@ def test_rule_registry_and_docs():
     table = describe_rules()
     assert all(f"| {rule_id} |" in table for rule_id in [*ids, "IA001", "IA004", "IA005"])
     assert all(rule.doc and "\n" not in rule.doc for rule in RULES)
+
+
+def test_the_policy_gate_checks_the_run_deadline_itself(infra_agent):
+    plan = GeneratedPlan.model_validate(INFRA_AGENT_PLAN)
+    assert check_plan(plan, infra_agent, deadline=time.monotonic() + 60) == []
+    (finding,) = check_plan(plan, infra_agent, deadline=time.monotonic() - 1)
+    assert finding.rule == "IA009" and "deadline" in finding.message
+
+
+@pytest.mark.parametrize("where", ["args.argv", "args.repo", "args.dest", "name"])
+def test_unclosed_jinja_is_refused(infra_agent, where):
+    text = "{{" * 20_000  # the 164 KB answer that held the old gate for 469 s was this, unclosed
+    extra = {"argv": task("Run", "command", {"argv": ["/usr/bin/x", text]}, changed_when=False, justification="x"),
+             "repo": task("Source", "apt_repository", {"repo": "deb " + text, "filename": "newrelic-infra"}),
+             "dest": task("Write", "copy", {"dest": "/etc/newrelic-infra/" + text, "content": "x", "mode": "0644"}),
+             "name": task("Note " + text[:100], "debug", {"msg": text})}[where.split(".")[-1]]
+    assert infra_findings(infra_agent, extra)

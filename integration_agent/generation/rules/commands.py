@@ -9,11 +9,10 @@ import shlex
 from collections.abc import Iterator
 
 from ..schema import MODULE_ALLOWLIST, GeneratedTask
-from .data import (FORBIDDEN_KEYWORDS, FORBIDDEN_PROGRAMS, NEVER_MODULES, SAFE_DPKG_OPTIONS, SHELL_METACHARACTERS,
-                   UNSAFE_TAR_OPTIONS, WRITE_MODULES)
-from .jinja import controller_code, is_templated, parse_jinja
+from .data import FORBIDDEN_KEYWORDS, FORBIDDEN_PROGRAMS, NEVER_MODULES, SAFE_DPKG_OPTIONS, WRITE_MODULES
+from .jinja import allowlist_problems, controller_code, is_parameter, is_templated, mask_expressions, parse_jinja
 from .registry import PlanContext, plan_rule, task_rule
-from .tasks import arg, as_list, is_true, kind, rendered_strings, walk
+from .tasks import as_list, is_true, kind, rendered_strings, walk
 
 
 def command_problems(argv: list[str], label: str) -> Iterator[str]:
@@ -33,7 +32,7 @@ def command_problems(argv: list[str], label: str) -> Iterator[str]:
 def split_command(line: str) -> list[str] | None:
     """Shell-style words of a command line with Jinja expressions kept whole; None if quoting is broken."""
     try:
-        return shlex.split(re.sub(r"\{\{.*?\}\}", lambda m: m.group().replace(" ", ""), line))
+        return shlex.split(mask_expressions(line))
     except ValueError:
         return None
 
@@ -61,33 +60,53 @@ def module_not_allowed(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
         yield f"module {module} is not in the module allowlist"
 
 
-@task_rule("IA102", "command-unguarded")
+@task_rule("IA102", "command-not-declared")
 def command_unguarded(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
-    """ansible.builtin.command needs a justification, says when it is done (creates, removes or
-    changed_when other than true), passes argv (a list) or a cmd without shell syntax, and never runs a
-    shell, downloader, interpreter, privilege tool, wrapper, or a tool that a module covers. The same
-    program checks apply to the ``validate`` commands of file modules; unarchive's extra_opts must not
-    run programs or write outside dest, and apt's dpkg_options are limited to the conffile choices."""
+    """ansible.builtin.command runs only an argv (a list) that is exactly one of the shapes the manifest
+    declares in ``commands`` (literal words, or a parameter where the shape has one), with a justification
+    and a statement of when it is done (creates, removes or changed_when other than true). A file module's
+    ``validate`` must be a declared shape with ``%s``. Whatever a manifest declares, shells, downloaders,
+    interpreters, privilege tools and wrappers (setarch, env, nice, timeout, xargs, find, busybox...) are
+    refused, and unarchive's extra_opts are limited to --strip-components."""
     k, a = kind(task), task.args
     if k == "command":
-        yield from _command_task(task)
-    if k in WRITE_MODULES and isinstance(a.get("validate"), str):
-        words = split_command(a["validate"])
-        if words is None or any(c in a["validate"] for c in SHELL_METACHARACTERS):
-            yield f"validate command {a['validate']!r} is not a plain command"
+        yield from _command_task(ctx, task)
+    if k in WRITE_MODULES and "validate" in a:
+        words = split_command(a["validate"]) if isinstance(a["validate"], str) else None
+        if not words or _declared(ctx, words, "%s") is None:
+            yield f"validate {a['validate']!r} is not one of the manifest's commands with %s ({_shapes(ctx)})"
         else:
             yield from command_problems(words, "validate")
     if k == "unarchive":
         for option in as_list(a.get("extra_opts")):
-            if isinstance(option, str) and option.split("=")[0] in UNSAFE_TAR_OPTIONS:
-                yield f"unarchive option {option} runs programs or writes outside dest"
+            if not (isinstance(option, str) and re.fullmatch(r"--strip-components=\d{1,2}", option)):
+                yield f"unarchive option {option!r} is not allowed (only --strip-components=N)"
     if k == "apt":
         for option in as_list(a.get("dpkg_options")):
             if option not in SAFE_DPKG_OPTIONS:
                 yield f"dpkg option {option!r} is not one of {', '.join(sorted(SAFE_DPKG_OPTIONS))}"
 
 
-def _command_task(task: GeneratedTask) -> Iterator[str]:
+def _shapes(ctx: PlanContext) -> str:
+    return "; ".join(" ".join(shape) for shape in ctx.manifest.commands) or "the manifest declares none"
+
+
+def _declared(ctx: PlanContext, argv: list[str], placeholder: str = "") -> list[str] | None:
+    """The manifest's command shape ``argv`` matches word for word, or None."""
+    for shape in ctx.manifest.commands:
+        if len(shape) == len(argv) and (not placeholder or placeholder in shape) and all(
+                _word_matches(ctx, want, got) for want, got in zip(shape, argv)):
+            return shape
+    return None
+
+
+def _word_matches(ctx: PlanContext, want: str, got: str) -> bool:
+    if is_templated(want):
+        return is_templated(got) and is_parameter(ctx, got) and mask_expressions(got) == mask_expressions(want)
+    return want == got
+
+
+def _command_task(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
     a = task.args
     if not (task.justification or "").strip():
         yield "command needs a justification: why no module can do this"
@@ -96,32 +115,13 @@ def _command_task(task: GeneratedTask) -> Iterator[str]:
         yield "command must say when it is done: creates, removes or changed_when"
     elif not done and is_true(task.changed_when):
         yield "command with changed_when: true reports a change on every run; use creates/removes or a condition"
-    line = arg(task, "cmd", "_raw_params", "free_form")
     argv = a.get("argv")
-    if (line is None) == (argv is None):
-        yield "command needs exactly one of argv (a list) or cmd"
+    if not isinstance(argv, list) or not argv or not all(isinstance(w, str) for w in argv):
+        yield "command needs argv, a non-empty list of strings (a command line is never accepted)"
         return
-    if argv is not None:
-        if not isinstance(argv, list) or not argv or not all(isinstance(w, str) for w in argv):
-            yield "argv must be a non-empty list of strings"
-            return
-        yield from command_problems(argv, "command")
-        return
-    if not isinstance(line, str):
-        yield "cmd must be a string"
-        return
-    bare = re.sub(r"\{\{.*?\}\}", "", line, flags=re.DOTALL)
-    found = [c for c in SHELL_METACHARACTERS if c in bare]
-    if found:
-        yield (f"command line {line[:80]!r} has shell syntax {' '.join(found)}; ansible.builtin.command runs no"
-               " shell: use argv, or a module")
-    shaped = re.sub(r"\{\{.*?\}\}", "X", line, flags=re.DOTALL)
-    for segment in re.split(r"[|;&`<>]|\$\(", shaped) if found else [line]:
-        words = split_command(segment)
-        if words is None:
-            yield f"command line {line[:80]!r} has unbalanced quotes"
-        elif words or not found:
-            yield from command_problems(words, "command")
+    if _declared(ctx, argv) is None:
+        yield f"command {' '.join(argv)[:120]!r} is not one of the manifest's commands ({_shapes(ctx)})"
+    yield from command_problems(argv, "command")
 
 
 @task_rule("IA103", "forbidden-keyword")
@@ -152,12 +152,13 @@ def forbidden_keyword(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
 
 @task_rule("IA104", "controller-code")
 def controller_code_rule(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
-    """No Jinja that runs on or reads from the controller: lookup()/query()/q() and lookup plugin names,
-    hostvars and vars, {% %} statements, dunder or private attributes, vault filters. Checked in every
-    string Ansible templates (name, args, when, loop, changed_when, assert's that, debug's var, ...); a
-    string that does not parse as Jinja is refused too. Plain variables and filters are fine. copy, uri
-    and unarchive must not read files from the controller (remote_src), and template is refused because
-    a generated plan has no template files."""
+    """Jinja is an allowlist: the only variables are the user's parameters, values the plan registers or
+    sets, facts (ansible_facts, ansible_check_mode, ...) and item; the only filters, tests and methods are
+    pure ones (default, bool, replace, join, to_json, regex_replace, is failed, .startswith ...); no
+    function calls, no {% %} statements, no private attributes. So lookup/query, pipe, file, url, env,
+    template, password, vars and hostvars cannot appear. Checked in every string Ansible templates (name,
+    args, when, loop, changed_when, assert's that, debug's var, ...); a string that does not parse as
+    Jinja is refused too. copy, uri and unarchive must not read files from the controller (remote_src)."""
     for where, text, expression in rendered_strings(task):
         if not expression and not is_templated(text):
             continue
@@ -168,6 +169,9 @@ def controller_code_rule(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]
         found = sorted(set(controller_code(ast)))
         if found:
             yield f"{where}: uses {', '.join(found)}, which runs on or reads from the controller"
+        refused = sorted(set(allowlist_problems(ctx, ast)) - set(found))
+        if refused:
+            yield f"{where}: uses {', '.join(refused)}, which is not on intagent's Jinja allowlist"
     k, a = kind(task), task.args
     if k == "template":
         yield "template reads its src on the controller; use ansible.builtin.copy with content"

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..schema import GeneratedTask
 from .data import PACKAGE_MODULES, PRIVILEGED_GROUPS, SECRET_FILES, STRONG_CHECKSUMS, TRUSTED_SOURCE, UNSIGNED_REPO
-from .footprint import normalize, path_problem, privileged_problem, read_paths, task_urls, url_problem, written_paths
-from .jinja import is_templated, literal_shape
+from .footprint import _parameter_name, normalize, path_problem, privileged_problem, read_paths, task_urls, url_problem, written_paths
+from .jinja import is_parameter, is_templated, literal_shape, template_parts
 from .registry import PlanContext, task_rule
 from .tasks import as_list, expand, is_false, is_true, kind, walk
 
@@ -33,8 +33,9 @@ def path_outside_footprint(ctx: PlanContext, task: GeneratedTask) -> Iterator[st
     """Every path a task writes, links or deletes lies inside the manifest's owns.paths, or matches the
     shared allowlist every package-based integration needs (its own apt/yum source and key files,
     /tmp/intagent-*, creating /etc/apt/keyrings). Deletions only within owns.paths and the source and
-    key files. A templated path is either exactly one of the user's parameters or has a literal start
-    inside the footprint, no '..' and no value the plan computes itself."""
+    key files; files copied or slurped from the host are read only from there too. Paths are literal and
+    checked after normalisation, or start with a parameter the manifest confines with ``within``: no other
+    Jinja (``{{ '.' ~ '.' }}``), and loop items are filled in before the check (``../x``)."""
     k, a = kind(task), task.args
     if k == "apt_repository" and "filename" not in a:
         yield "apt_repository needs filename (otherwise the source file is named after the URL)"
@@ -45,6 +46,10 @@ def path_outside_footprint(ctx: PlanContext, task: GeneratedTask) -> Iterator[st
             problem = path_problem(ctx, value, action)
             if problem:
                 yield problem
+    for raw in read_paths(task):
+        for value in expand(task, raw):
+            if problem := path_problem(ctx, value, "read"):
+                yield f"{problem} (a file it reads)"
 
 
 @task_rule("IA106", "privileged-file")
@@ -78,9 +83,10 @@ def privileged_file(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
 def url_not_allowed(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
     """Every URL a task downloads from or points a package manager at (get_url, uri, apt_repository,
     apt_key, yum_repository, rpm_key, remote unarchive, apt deb, package URLs, repository files written
-    with copy) lies under one of the manifest's owns.urls (a bare host means https on that host), or starts
-    with one of the user's parameters (a mirror). uri may also query loopback (127.0.0.1, localhost, [::1])
-    to verify local endpoints."""
+    with copy) starts with a literal under one of the manifest's owns.urls (a bare host means https on
+    that host), or with one of the user's URL parameters (a mirror; a parameter with a pattern, its declared
+    {placeholders} filled with replace from checked parameters or facts); the rest is literal, checked
+    parameters or facts. Loopback URLs of uri are judged by IA121."""
     if kind(task) == "uri" and "unix_socket" in task.args:
         yield "uri unix_socket talks to a local daemon's socket"
     for key, raw in task_urls(task):
@@ -92,14 +98,18 @@ def url_not_allowed(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
 
 @task_rule("IA108", "download-without-checksum")
 def download_without_checksum(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
-    """Downloads are pinned by a checksum: get_url has a sha256/384/512 checksum (or one of the user's
-    parameters); unarchive, apt deb and package names never fetch URLs themselves: download with get_url
-    and a checksum first, then use the local file."""
+    """Downloads are pinned by a checksum: get_url's checksum is a literal ``sha256:<hex>`` (or sha384,
+    sha512), ``sha256:<URL>`` with a URL allowed by IA107 (upstream's sha256sums.txt), or exactly a
+    parameter that can never be empty (required, or a non-empty default and a pattern that refuses
+    empty): a parameter defaulting to '' would switch the check off. unarchive, apt deb and package names
+    never fetch URLs themselves: download with get_url and a checksum first, then use the local file."""
     k, a = kind(task), task.args
     if k == "get_url":
         checksum = a.get("checksum")
         if not checksum:
             yield "get_url needs a checksum"
+        elif problem := checksum_problem(ctx, checksum):
+            yield problem
         elif isinstance(checksum, str) and not is_templated(checksum.partition(":")[0]) and (
                 checksum.partition(":")[0].lower() not in STRONG_CHECKSUMS):
             yield f"checksum algorithm {checksum.partition(':')[0]!r} is weak; use sha256, sha384 or sha512"
@@ -127,3 +137,25 @@ def tls_verification_off(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]
                     yield f"{where}.force: implies allow_unauthenticated"
         elif isinstance(value, str) and (match := TRUSTED_SOURCE.search(value) or UNSIGNED_REPO.search(value)):
             yield f"{where}: {match.group()!r} turns signature checks off"
+
+
+def checksum_problem(ctx: PlanContext, checksum: Any) -> str | None:
+    """Why a get_url checksum may end up empty or unchecked, or None."""
+    if not isinstance(checksum, str):
+        return f"checksum {checksum!r} is not a string"
+    if is_parameter(ctx, checksum):
+        spec = ctx.manifest.parameters[_parameter_name(ctx, template_parts(checksum)[0])]
+        never_empty = spec.required or (spec.default not in (None, "") and spec.pattern is not None
+                                        and not re.fullmatch(spec.pattern, ""))
+        return None if never_empty else (f"checksum {checksum} is a parameter that may be empty (default "
+                                         f"{spec.default!r}), which turns the check off")
+    algorithm, _, value = checksum.partition(":")
+    if is_templated(algorithm) or not value:
+        return f"checksum {checksum!r} must be <algorithm>:<hex or URL>"
+    if not is_templated(value):
+        if "://" in value or re.fullmatch(r"[0-9a-fA-F]{64,128}", value):
+            return None
+        return f"checksum {checksum!r} is neither a hex digest nor a URL"
+    if "://" in literal_shape(value) or not isinstance(template_parts(value)[0], str):
+        return None if url_problem(ctx, value) is None else f"checksum URL {value} is not allowed (IA107)"
+    return f"checksum {checksum!r} is built with Jinja; write the digest literally"

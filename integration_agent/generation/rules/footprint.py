@@ -10,10 +10,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from jinja2 import nodes
+
 from ..schema import GeneratedTask
 from .data import (DELETABLE_SHARED_PATHS, LOOPBACK, PACKAGE_MODULES, PRIVILEGED_PATHS, REPOSITORY_FILES,
                    SHARED_DIRECTORIES, SHARED_PATHS, UNIT_DIRECTORIES, WRITE_MODULES)
-from .jinja import is_parameter, is_templated, jinja_names, literal_shape, template_parts
+from .jinja import is_parameter, is_templated, jinja_spans, literal_shape, template_parts
 from .registry import PlanContext
 from .tasks import arg, as_list, is_false, is_true, kind
 
@@ -47,28 +49,41 @@ def prefix_allowed(ctx: PlanContext, prefix: str, action: str) -> bool:
 
 
 def path_problem(ctx: PlanContext, value: Any, action: str) -> str | None:
-    verb = "deletes" if action == "delete" else "writes"
+    """Why a path a task writes (``action`` write, delete, mkdir or read) is not allowed, or None.
+
+    A path is literal, absolute and inside the footprint after normalisation, or starts with one of the
+    user's parameters that the manifest confines with ``within`` (checked before any playbook runs) and
+    continues with literal text that does not climb ('..'). No other Jinja: what a template renders to
+    cannot be known here."""
+    verb = {"delete": "deletes", "read": "reads"}.get(action, "writes")
     if not isinstance(value, str) or not value:
         return f"{verb} a path that is not a string: {value!r}"
+    if "\0" in value or "\n" in value:
+        return f"path {value!r} has a control character"
     if not is_templated(value):
         if not value.startswith("/"):
             return f"path {value} is not absolute"
         path = normalize(value)
         return None if path_allowed(ctx, path, action) else f"path {path} is outside the integration's footprint"
-    if is_parameter(ctx, value):
-        return None
     parts = template_parts(value)
-    if parts is None:
-        return f"path {value} is not a plain template"
-    if ".." in value:
-        return f"path {value} contains '..'"
-    computed = sorted(jinja_names(value) & ctx.plan_defined)
-    if computed:
-        return f"path {value} is built from {', '.join(computed)}, which the plan itself sets; write it literally"
-    prefix = parts[0] if isinstance(parts[0], str) else ""
-    if not prefix.startswith("/") or not prefix_allowed(ctx, prefix, action):
-        return f"path {value} may be outside the integration's footprint: its literal start {prefix!r} is not inside it"
+    if parts is None or isinstance(parts[0], str) or not is_parameter(ctx, parts[0]):
+        return (f"path {value} is built with Jinja; write it literally, or start it with a parameter that the "
+                "manifest confines (within)")
+    spec = ctx.manifest.parameters[_parameter_name(ctx, parts[0])]
+    if not spec.within:
+        return f"path {value} starts with a parameter the manifest does not confine with 'within'"
+    rest = parts[1:]
+    if any(not isinstance(p, str) for p in rest) and action != "read":
+        return f"path {value} continues with Jinja after its parameter; write the rest literally"
+    if any(isinstance(p, str) and ".." in p.split("/") for p in rest):
+        return f"path {value} climbs out of its parameter with '..'"
     return None
+
+
+def _parameter_name(ctx: PlanContext, node: Any) -> str:
+    while isinstance(node, nodes.Filter):
+        node = node.node
+    return node.name[len(ctx.name) + 1:]
 
 
 def privileged_problem(ctx: PlanContext, value: Any) -> str | None:
@@ -139,52 +154,109 @@ def url_matches(literal: str, entry: str, complete: bool) -> bool:
 
 
 def url_problem(ctx: PlanContext, url: Any, *, loopback: bool = False) -> str | None:
+    """Why a URL is not allowed, or None. Allowed: a literal start under one of owns.urls (so the host is
+    fixed) or one of the user's URL parameters (a parameter with a pattern; its declared ``{placeholders}``
+    may be filled with ``replace``), followed by literal text, parameters with patterns and facts.
+    ``loopback`` lets loopback URLs through for IA121 to judge."""
     if not isinstance(url, str):
         return f"URL {url!r} is not a string"
     parts = template_parts(url)
     if parts is None:
         return f"URL {url} is not a plain template"
     owned = ", ".join(ctx.manifest.owns.urls) or "none"
-    if not isinstance(parts[0], str):
-        if is_parameter(ctx, parts[0]):
+    if isinstance(parts[0], str):
+        authority = literal_shape(url).partition("://")[2].partition("/")[0]
+        if loopback and LOOPBACK.match(parts[0]) and "@" not in authority:
             return None
-        return f"URL {url} must start with a literal URL or one of the integration's parameters"
-    if ".." in url and len(parts) > 1 or jinja_names(url) & ctx.plan_defined:
-        return f"URL {url} is built from values the plan computes"
-    complete = len(parts) == 1
-    if loopback and _is_loopback(ctx, parts):
-        return None
-    if any(url_matches(parts[0], entry, complete) for entry in ctx.manifest.owns.urls):
-        return None
-    return f"URL {url} is not under the integration's URLs ({owned})"
+        if not any(url_matches(parts[0], entry, len(parts) == 1) for entry in ctx.manifest.owns.urls):
+            return f"URL {url} is not under the integration's URLs ({owned})"
+    elif not url_parameter(ctx, parts[0]):
+        return (f"URL {url} must start with a literal URL under {owned} or one of the integration's URL "
+                "parameters (with its placeholders filled by replace)")
+    for part in parts[1:]:
+        if not isinstance(part, str) and not (checked_parameter(ctx, part) or fact_expression(part)):
+            return f"URL {url} is built from values other than parameters with patterns and facts"
+    return None
 
 
-def _is_loopback(ctx: PlanContext, parts: list[Any]) -> bool:
-    match = LOOPBACK.match(parts[0])
-    if not match:
-        return False
-    rest = parts[0][match.end():]
-    if rest.startswith("/") or (rest == "" and len(parts) == 1):
-        return True
-    if rest == ":" and len(parts) >= 2 and is_parameter(ctx, parts[1]):  # http://127.0.0.1:{{ port param }}
-        return len(parts) == 2 or (isinstance(parts[2], str) and parts[2].startswith("/"))
-    return False
+def checked_parameter(ctx: PlanContext, node: Any) -> bool:
+    """One of the user's parameters whose value the manifest checks with a pattern."""
+    return is_parameter(ctx, node) and ctx.manifest.parameters[_parameter_name(ctx, node)].pattern is not None
 
 
-TOKEN = re.compile(r"(?:\{\{.*?\}\}|[^\s{]|\{(?!\{))+")
+def url_parameter(ctx: PlanContext, node: Any) -> bool:
+    """A URL parameter, its declared placeholders filled with ``replace`` from checked parameters or facts
+    (node_exporter's ``binary_url | replace('{version}', ...) | replace('{arch}', ...)``), maybe ``| dirname``."""
+    while isinstance(node, nodes.Filter) and node.name in ("replace", "dirname"):
+        if node.name == "replace":
+            if len(node.args) != 2 or node.kwargs or not isinstance(node.args[0], nodes.Const):
+                return False
+            placeholder, value = node.args
+            inner = node.node
+            while isinstance(inner, nodes.Filter):
+                inner = inner.node
+            if not isinstance(inner, nodes.Name) or inner.name not in ctx.parameters:
+                return False
+            spec = ctx.manifest.parameters[inner.name[len(ctx.name) + 1:]]
+            if placeholder.value.strip("{}") not in spec.placeholders or placeholder.value[:1] != "{":
+                return False
+            if not (checked_parameter(ctx, value) or fact_expression(value)):
+                return False
+        node = node.node
+    return checked_parameter(ctx, node)
+
+
+def fact_expression(node: Any) -> bool:
+    """A fact of the host (ansible_facts[...], ansible_architecture, ...) with literal replace filters."""
+    from .data import JINJA_NAMES
+
+    while isinstance(node, nodes.Filter) and node.name in ("replace", "lower", "default", "string"):
+        if not all(isinstance(a, nodes.Const) for a in node.args) or node.kwargs:
+            return False
+        node = node.node
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+            return False
+        node = node.node
+    return isinstance(node, nodes.Name) and node.name.startswith("ansible_") and node.name in JINJA_NAMES
+
+
+def tokens(line: str) -> list[str]:
+    """Whitespace-separated words of ``line`` with each ``{{ ... }}`` kept whole, in one linear pass."""
+    words, word, pos = [], [], 0
+    spans = jinja_spans(line)
+    span = 0
+    while pos < len(line):
+        if span < len(spans) and pos == spans[span][0]:
+            word.append(line[pos:spans[span][1]])
+            pos = spans[span][1]
+            span += 1
+            continue
+        if line[pos].isspace():
+            if word:
+                words.append("".join(word))
+                word = []
+        else:
+            word.append(line[pos])
+        pos += 1
+    if word:
+        words.append("".join(word))
+    return words
+
+
 
 
 def apt_line_uris(line: str) -> list[str]:
     """The URI of a one-line apt source (``deb [options] URI suite ...``); anything else as a whole."""
-    tokens = TOKEN.findall(line)
-    if not tokens or tokens[0] not in ("deb", "deb-src"):
+    words = tokens(line)
+    if not words or words[0] not in ("deb", "deb-src"):
         return [line]
     i = 1
-    if i < len(tokens) and tokens[i].startswith("["):
-        while i < len(tokens) and not tokens[i].endswith("]"):
+    if i < len(words) and words[i].startswith("["):
+        while i < len(words) and not words[i].endswith("]"):
             i += 1
         i += 1
-    return tokens[i:i + 1] or [""]
+    return words[i:i + 1] or [""]
 
 
 def repository_file_urls(text: str) -> Iterator[str]:
@@ -193,7 +265,7 @@ def repository_file_urls(text: str) -> Iterator[str]:
         if line.startswith(("deb ", "deb-src ")):
             yield from apt_line_uris(line)
         elif match := re.match(r"(baseurl|mirrorlist|metalink|gpgkey|URIs)\s*[=:]\s*(.+)", line, re.IGNORECASE):
-            yield from TOKEN.findall(match.group(2))
+            yield from tokens(match.group(2))
 
 
 def task_urls(task: GeneratedTask) -> Iterator[tuple[str, Any]]:

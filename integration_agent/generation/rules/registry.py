@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,6 +30,10 @@ class Finding:
         return f"{self.rule} {where}: {self.message}" if where else f"{self.rule}: {self.message}"
 
 
+class GateDeadline(Exception):
+    """The run's deadline passed inside a gate; the gate refuses the plan (IA009)."""
+
+
 @dataclass(frozen=True)
 class Rule:
     """A rule id, its name and doc, and the check (None for the input rules ``policy`` runs on raw text)."""
@@ -45,14 +50,18 @@ class PlanContext:
 
     plan: GeneratedPlan
     manifest: Manifest
+    deadline: float | None = None  # time.monotonic() value; passing it stops the gate (GateDeadline)
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
     def tasks(self) -> Iterator[tuple[str, int, GeneratedTask]]:
+        """Every task in section order; checks the run's deadline before each, so no rule outlives it."""
         for section in SECTIONS:
             for index, task in enumerate(getattr(self.plan, section)):
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    raise GateDeadline(f"the run's deadline passed while checking {section}[{index}]")
                 yield section, index, task
 
     @cached_property

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from ..schema import GeneratedTask
 from .data import WRITE_MODULES
-from .footprint import _under, normalize
+from .footprint import normalize
 from .jinja import is_templated, jinja_names
 from .registry import PlanContext, plan_rule
 from .tasks import arg, kind, rendered_strings
@@ -17,8 +17,10 @@ from .tasks import arg, kind, rendered_strings
 @plan_rule("IA110", "secret-handling")
 def secret_handling(ctx: PlanContext) -> Iterator[tuple[str, int | None, str]]:
     """A task that reads a secret parameter (or a value registered or set from one, or file content via
-    slurp) has no_log: true and diff: false. A secret never appears in a task name, a URL, a command line,
-    debug, assert/fail messages, a uri body, a loop, the evidence fact, or a file outside owns.paths."""
+    slurp) has no_log: true and diff: false. A secret appears only in the content of copy, the line of
+    lineinfile or the block of blockinfile, writing one of the manifest's secret_files (literal path) with
+    a literal mode of 0600 or stricter (no group or other bits), or in a when condition; never in a task
+    name, a URL, a command line, debug, messages, a loop, set_fact or the evidence fact."""
     tainted = set(ctx.secrets)
     if not tainted:
         return
@@ -67,7 +69,28 @@ def _secret_task(ctx: PlanContext, task: GeneratedTask, hits: list[tuple[str, st
         yield f"{label} must not appear in {ctx.name}_evidence: intagent reports the evidence"
     if any("://" in text for _, text, _ in hits) or (k != "set_fact" and where & URL_ARGS):
         yield f"{label} must not appear in a URL"
-    dest = arg(task, "dest", "path", "destfile", "name")
-    if k in WRITE_MODULES and hits and not (isinstance(dest, str) and not is_templated(dest) and any(
-            _under(normalize(dest), entry) for entry in ctx.manifest.owns.paths)):
-        yield f"writes {label} to {dest}, which is not one of the integration's own paths"
+    if not hits:
+        return
+    if where - SECRET_ALLOWED.get(k, set()) - {"when"}:
+        for place in sorted(where - SECRET_ALLOWED.get(k, set()) - {"when"} - set(_shown(k, where))):
+            yield f"{label} must not appear in {place} of {k}"
+        return
+    if k in WRITE_MODULES:
+        yield from _secret_file(ctx, task, label)
+
+
+SECRET_ALLOWED = {"copy": {"args.content"}, "lineinfile": {"args.line"}, "blockinfile": {"args.block"}}
+
+
+def _shown(k: str, where: set[str]) -> list[str]:
+    return [w for w in where if (k, w) in SECRET_PLACES or ("*", w) in SECRET_PLACES or w in URL_ARGS]
+
+
+def _secret_file(ctx: PlanContext, task: GeneratedTask, label: str) -> Iterator[str]:
+    dest, mode = arg(task, "dest", "path", "destfile", "name"), task.args.get("mode")
+    if not (isinstance(dest, str) and not is_templated(dest) and normalize(dest) in
+            {normalize(p) for p in ctx.manifest.secret_files}):
+        secret_files = ", ".join(ctx.manifest.secret_files) or "none"
+        yield f"writes {label} to {dest}, which is not one of the manifest's secret_files ({secret_files})"
+    if not (isinstance(mode, str) and re.fullmatch(r"0?[0-7]{3}", mode) and int(mode, 8) & 0o077 == 0):
+        yield f"writes {label} with mode {mode!r}: a secret file needs a literal mode of 0600 or stricter"

@@ -71,14 +71,22 @@ def rendered_strings(task: GeneratedTask) -> Iterator[tuple[str, str, bool]]:
 
 
 def expand(task: GeneratedTask, value: Any) -> list[Any]:
-    """Values of ``{{ item }}`` / ``{{ item.key }}`` over a literal loop list; otherwise ``[value]``."""
-    match = ITEM.fullmatch(value) if isinstance(value, str) else None
-    if not match or not isinstance(task.loop, list):
+    """Every value a string takes over a literal loop list, ``{{ item }}`` / ``{{ item.key }}`` filled in
+    wherever they occur (``/etc/x/{{ item }}`` with ``../y`` becomes ``/etc/x/../y``); else ``[value]``."""
+    if not isinstance(value, str) or not isinstance(task.loop, list) or not ITEM.search(value):
         return [value]
-    key = match.group(1) or match.group(2)
-    if not key:
-        return list(task.loop)
-    return [item.get(key) if isinstance(item, dict) else value for item in task.loop]
+    out = []
+    for item in task.loop:
+        def fill(match: re.Match[str], item: Any = item) -> str:
+            key = match.group(1) or match.group(2)
+            got = item.get(key) if key and isinstance(item, dict) else (None if key else item)
+            return got if isinstance(got, str) else match.group()
+        whole = ITEM.fullmatch(value)
+        if whole and not (whole.group(1) or whole.group(2)) and not isinstance(item, str):
+            out.append(item)
+        else:
+            out.append(ITEM.sub(fill, value))
+    return out
 
 
 ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[\s*['\"](\w+)['\"]\s*\])?\s*\}\}")
