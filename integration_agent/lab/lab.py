@@ -20,7 +20,7 @@ from .host import LabHost, ssh_argv
 from .inventory import Access, InventoryHost, write_atomic, write_inventories
 from .layout import BASTION_INDEX, BASTION_NAME, Layout
 from .mirror import Mirror
-from .system import mounts_under, preflight, processes_matching, run
+from .system import mounts_under, preflight, process_alive, processes_matching, run
 
 if TYPE_CHECKING:  # settings imports the lab's release list: no import at run time
     from ..settings import LabSettings
@@ -309,9 +309,13 @@ class Lab:
             shutil.rmtree(self.fleet_dir, ignore_errors=True)
 
     def _every_host(self, state: dict) -> list[LabHost]:
-        """The lab's hosts and its bastion (first), as recorded in ``state``."""
-        bastion = [LabHost(**state["bastion"])] if state.get("bastion") else []
-        return [*bastion, *(LabHost(**h) for h in state["hosts"])]
+        """The lab's hosts, its bastion (first) and a sandbox host left running, as recorded in ``state``."""
+        extra = [LabHost(**state[key]) for key in ("bastion", "sandbox") if state.get(key)]
+        return [*extra, *(LabHost(**h) for h in state["hosts"])]
+
+    def mirror_serving(self, state: dict) -> bool:
+        """True when the package mirror recorded in ``state`` still runs."""
+        return process_alive(state.get("mirror_pid"), str(self.mirror.root))
 
     def _layout(self, state: dict) -> Layout:
         """The layout of the last ``up`` (the default one for a lab made before layouts were recorded)."""
