@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +21,8 @@ from .rollout import Rollout, RolloutPlan
 from .runs import RunDir, new_run_id
 from .settings import Settings, load_settings
 from .streaming import make_executor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -183,10 +186,11 @@ def _learner(settings: Settings):
 def _generated(found, settings: Settings, llm, inventory: Path, limit: str | None, variables):
     """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
     from .errors import GenerationFailed
-    from .generation.service import build
+    from .generation.service import build, use_sandbox
 
     try:
-        generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables)
+        generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
+                           sandbox=use_sandbox(settings, log.warning))
     except GenerationFailed:
         if settings.llm.fallback_to_curated and found.has_role:
             return found, {"fallback": "curated role: generation gave up"}
@@ -196,22 +200,25 @@ def _generated(found, settings: Settings, llm, inventory: Path, limit: str | Non
 
 def generate(integration: str, *, settings: Settings | None = None, inventory: Path | None = None,
              limit: str | None = None, variables: list[str] | tuple[str, ...] = (), out: Path | None = None,
-             llm=None, platform: str = "debian-12"):
-    """Generate and gate the playbooks of ``integration``; record a run; return (generation, run id)."""
-    from .generation.service import build, export
+             llm=None, platform: str = "debian-12", warn=None):
+    """Generate and gate the playbooks of ``integration``; record a run; return (generation, report).
+    The sandbox gate runs as the ``llm.sandbox`` setting says; ``warn`` hears why it was skipped."""
+    from .generation.service import build, export, use_sandbox
 
     settings = settings or load_settings()
     found = Catalog().get(integration)
     if inventory is not None:
         resolve_hosts(inventory, limit)
+    sandboxed = use_sandbox(settings, warn or log.warning)
     generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
-                       platform=platform)
+                       platform=platform, sandbox=sandboxed)
     run = RunDir.create(settings.runs_dir)
     run.write_json("request.json", {"action": "generate", "integration": integration, "platform": platform,
                                     "inventory": str(inventory) if inventory else None, "limit": limit,
                                     "targets": [], "created": datetime.now(timezone.utc).isoformat()})
     export(generation, run.path / "generated")
-    report = {**generation.report(), "status": "ok", "exit_code": 0, "run_id": run.id, "run_dir": str(run.path)}
+    report = {**generation.report(), "sandbox": "passed" if sandboxed else "skipped", "status": "ok", "exit_code": 0,
+              "run_id": run.id, "run_dir": str(run.path)}
     run.write_json("report.json", report)
     if out is not None:
         export(generation, out)

@@ -100,6 +100,10 @@ class LLMSettings(_Strict):
     stream: bool = Field(False, description="Use streamed responses.")
     lint: bool = Field(True, description="Run ansible-lint (production profile) on generated roles.")
     fallback_to_curated: bool = Field(False, description="Use the curated role when generation gives up.")
+    sandbox: Literal["auto", "on", "off"] = Field(
+        "auto", description="Apply, verify and uninstall a generated plan on a lab sandbox host and audit it from "
+        "outside before it may touch a host: auto runs it where the lab can run (root, lab tools) and says so "
+        "where it cannot; on requires it; off skips it.")
 
 
 def _batch_list(value: Any) -> Any:

@@ -14,6 +14,7 @@ import typer
 
 from .. import __version__
 from ..errors import IntagentError
+from . import audit as audit_cli
 from . import catalog as catalog_cli
 from . import collection as collection_cli
 from . import generation as generation_cli
@@ -37,6 +38,7 @@ app.add_typer(runs_cli.app, name="runs")
 catalog_cli.register(app)
 generation_cli.register(app)
 generation_cli.register_eval(app)
+audit_cli.register(app)
 app.add_typer(knowledge_cli.app, name="knowledge", help="Integration knowledge: search and add documents.")
 app.add_typer(collection_cli.app, name="collection")
 

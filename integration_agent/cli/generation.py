@@ -29,20 +29,27 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[Optional[str], typer.Option("--limit", "-l")] = None,
         var: Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Parameter KEY=VALUE for the check-mode gate.")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Also write the validated role and report here.")] = None,
+        sandbox: Annotated[Optional[bool], typer.Option(
+            "--sandbox/--no-sandbox",
+            help="Apply, verify and uninstall the plan on a lab sandbox host and audit it before accepting it "
+                 "(default: the llm.sandbox setting, auto: wherever the lab can run).")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Ask the model for NAME's playbooks, gate and repair them, and keep the validated set."""
         from ..api import generate as generate_api
+        from .common import err_console
         from .output import print_json
 
-        _generation, report = generate_api(name, settings=state(ctx).settings(), inventory=inventory, limit=limit,
-                                           variables=var or (), out=out)
+        overrides = {} if sandbox is None else {"llm.sandbox": "on" if sandbox else "off"}
+        _generation, report = generate_api(
+            name, settings=state(ctx).settings(**overrides), inventory=inventory, limit=limit, variables=var or (),
+            out=out, warn=lambda message: err_console.print(f"[yellow]{message}[/]", highlight=False))
         if as_json:
             print_json(report)
             return
         source = "cache (no model call)" if report["from_cache"] else f"{len(report['attempts'])} attempt(s)"
         console.print(f"[green]validated[/] {name} for {report['platform']} from {source}; "
-                      f"{report['tokens']} tokens, {report['seconds']} s", highlight=False)
+                      f"{report['tokens']} tokens, {report['seconds']} s; sandbox {report['sandbox']}", highlight=False)
         for attempt in report["attempts"]:
             console.print(f"  attempt {attempt['number']}: stopped at {attempt['gate']}", highlight=False)
             for finding in attempt["findings"][:10]:

@@ -28,7 +28,10 @@ from .prompt import build_messages, repair_messages
 from .render import render_role
 from .schema import PROMPT_VERSION, GeneratedPlan, json_schema
 
+# A gate that runs the rendered role somewhere real (check mode on the targets, the lab sandbox) and
+# returns its findings; injected by the caller so the builder never reaches up into the lifecycle.
 CheckMode = Callable[[Integration], list[Finding]]
+HostGate = CheckMode
 MAX_PASSAGES = 24
 RETRIEVAL_QUERIES = ("install package repository", "configuration file settings", "service start verify status",
                      "uninstall remove files", "port endpoint metrics", "known problems failure")
@@ -78,7 +81,7 @@ class Builder:
 
     def __init__(self, llm: LLM, knowledge, *, model: str, cache: GenerationCache | None = None,
                  max_repairs: int = 3, deadline_seconds: float = 300.0, run_lint: bool = True,
-                 check_mode: CheckMode | None = None) -> None:
+                 check_mode: CheckMode | None = None, sandbox: HostGate | None = None) -> None:
         self.llm = llm
         self.knowledge = knowledge
         self.model = model
@@ -87,6 +90,7 @@ class Builder:
         self.deadline_seconds = deadline_seconds
         self.run_lint = run_lint
         self.check_mode = check_mode
+        self.sandbox = sandbox
 
     def generate(self, integration: Integration, platform: str = "debian-12") -> Generation:
         from ..knowledge import format_for_prompt
@@ -94,7 +98,7 @@ class Builder:
         passages = self._retrieve(integration)
         key = cache_key(integration=integration.name, manifest=integration.manifest.model_dump(mode="json"),
                         knowledge=[(p.id, p.text) for p in passages], platform=platform, model=self.model,
-                        prompt_version=PROMPT_VERSION)
+                        prompt_version=PROMPT_VERSION, sandboxed=self.sandbox is not None)
         hit = self.cache.get(key)
         if hit is not None:
             stored = json.loads((hit / "report.json").read_text())
@@ -153,8 +157,8 @@ class Builder:
 
     def _gates(self, text: str, integration: Integration, known_ids: set[str], workdir: Path,
                deadline: float | None = None) -> tuple[list[Finding], str, GeneratedPlan | None]:
-        """Every gate, cheapest first, under the run's deadline. A later gate (the lab sandbox of issue 12
-        part 3) plugs in like check_mode: a callable given the rendered integration, run after lint."""
+        """Every gate, cheapest first, under the run's deadline: shape, policy and citations, syntax check,
+        ansible-lint, then the injected host gates (check mode on the targets, the lab sandbox)."""
         findings = check_json_text(text)
         if findings:
             return findings, "shape", None
@@ -180,6 +184,12 @@ class Builder:
             findings = self.check_mode(Integration(integration.manifest, workdir, origin="generated"))
             if findings:
                 return findings, "check_mode", plan
+        if self.sandbox is not None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return [Finding("IA009", "the run's deadline passed before the sandbox gate")], "sandbox", plan
+            findings = self.sandbox(Integration(integration.manifest, workdir, origin="generated"))
+            if findings:
+                return findings, "sandbox", plan
         return [], "passed", plan
 
     @staticmethod

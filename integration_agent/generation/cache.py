@@ -15,10 +15,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(*, integration: str, manifest: dict[str, Any], knowledge: list[tuple[str, str]], platform: str,
-              model: str, prompt_version: str) -> str:
-    """Hash of integration, manifest, knowledge (chunk id + text hash), platform, model and prompt version."""
+              model: str, prompt_version: str, sandboxed: bool = False) -> str:
+    """Hash of integration, manifest, knowledge (chunk id + text hash), platform, model, prompt version and
+    whether the sandbox gate ran (a plan cached without it is never served to a run that asks for it)."""
     payload = json.dumps({"integration": integration, "manifest": manifest, "knowledge": sorted(knowledge),
-                          "platform": platform, "model": model, "prompt": prompt_version},
+                          "platform": platform, "model": model, "prompt": prompt_version,
+                          **({"sandboxed": True} if sandboxed else {})},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 

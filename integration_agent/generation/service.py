@@ -36,15 +36,60 @@ def check_mode_gate(settings: Settings, inventory: Path, limit: str | None, vari
     return gate
 
 
+def sandbox_gate(settings: Settings, platform: str, variables=()):
+    """Gate 6: apply, verify and uninstall the generated role on the lab's sandbox host and audit it from
+    outside (``audit.py``); each audit finding becomes a finding with the evidence."""
+    def gate(integration: Integration) -> list[Finding]:
+        from ..audit import RELEASES, audit
+        from ..lab import Lab
+
+        lab = Lab(settings.lab)
+        report = audit(integration, lab, settings, release=RELEASES.get(platform), variables=variables)
+        return [Finding(f.rule, str(f).removeprefix(f"{f.rule} ")) for f in report.findings]
+    return gate
+
+
+def sandbox_available() -> str | None:
+    """Why the sandbox gate cannot run on this machine (None when it can)."""
+    from ..errors import LabError
+    from ..lab.system import preflight
+
+    try:
+        preflight()
+    except LabError as exc:
+        return str(exc)
+    return None
+
+
+def use_sandbox(settings: Settings, warn=lambda _: None) -> bool:
+    """Whether the sandbox gate runs: ``llm.sandbox`` on, or auto where the lab can run (``warn`` says
+    why not where it cannot). On where the lab cannot run is an error (exit 6)."""
+    if settings.llm.sandbox == "off":
+        return False
+    reason = sandbox_available()
+    if reason is None:
+        return True
+    if settings.llm.sandbox == "on":
+        from ..errors import LabError
+
+        raise LabError(f"the sandbox gate cannot run here: {reason}",
+                       hint="run as root with the lab's tools, or set llm.sandbox to off (--no-sandbox)")
+    warn(f"sandbox gate skipped: {reason}; the plan passed the static gates only")
+    return False
+
+
 def build(integration: Integration, settings: Settings, *, llm=None, inventory: Path | None = None,
-          limit: str | None = None, variables=(), platform: str = "debian-12") -> Generation:
-    """Generate (or take from the cache) a validated role for ``integration``."""
+          limit: str | None = None, variables=(), platform: str = "debian-12",
+          sandbox: bool = False) -> Generation:
+    """Generate (or take from the cache) a validated role for ``integration``; with ``sandbox``, the
+    plan must also pass the audit on the lab's sandbox host."""
     from ..knowledge import KnowledgeBase, default_db_path
 
     builder = Builder(llm or llm_from_settings(settings), KnowledgeBase(default_db_path()),
                       model=settings.llm.model or "unknown", max_repairs=settings.llm.max_repairs,
                       deadline_seconds=settings.llm.deadline, run_lint=settings.llm.lint,
-                      check_mode=check_mode_gate(settings, inventory, limit, variables) if inventory else None)
+                      check_mode=check_mode_gate(settings, inventory, limit, variables) if inventory else None,
+                      sandbox=sandbox_gate(settings, platform, variables) if sandbox else None)
     return builder.generate(integration, platform)
 
 

@@ -1,7 +1,7 @@
 """What a sandbox host tries to reach: a packet recorder inside its network namespace.
 
-The sandbox host's namespace routes every address outside the lab bridge into ``sink``, a dummy
-interface that discards what it is given: a connection attempt to the outside never leaves the
+The sandbox host's namespace routes every address outside the lab bridge into ``sink``, one end of a
+veth pair whose other end (in the same namespace) drops what it is given: a connection attempt to the outside never leaves the
 namespace, whatever the plan does. The recorder (this module run as ``python -m ... record FILE``
 inside the namespace) sees every outgoing packet on every interface of the namespace and writes one
 JSON line per new destination: connection attempts (TCP SYN, UDP, ICMP) to anything but the lab
@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SINK = "sink"
+SINK, SINK_PEER = "sink", "sink-peer"
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4

@@ -97,7 +97,10 @@ def _boot(lab: Lab, release: str, progress) -> tuple[LabHost, subprocess.Popen]:
         host.release = release
         network.ensure_host_link(host.netns, host.veth, network.host_address(lab.settings.subnet, host.index),
                                  lab.settings.subnet)
-        for command in (["link", "add", egress.SINK, "type", "dummy"], ["link", "set", egress.SINK, "up"],
+        # The sink: a veth pair whose both ends stay in the namespace. Frames sent into it reach only its
+        # peer, which drops them (not its address, and the namespace does not forward).
+        for command in (["link", "add", egress.SINK, "type", "veth", "peer", "name", egress.SINK_PEER],
+                        ["link", "set", egress.SINK, "arp", "off", "up"], ["link", "set", egress.SINK_PEER, "up"],
                         ["route", "add", "default", "dev", egress.SINK]):
             run(["ip", "-n", host.netns, *command])
         shutil.rmtree(host.dir, ignore_errors=True)
@@ -105,7 +108,7 @@ def _boot(lab: Lab, release: str, progress) -> tuple[LabHost, subprocess.Popen]:
         recorder = _start_recorder(host)
         progress(f"booting sandbox host ({release})")
         host.prepare(lab.base(release).path, lab.key.with_suffix(".pub").read_text(), lab.mirror_url_for(release))
-        host.start(host_dir(host))
+        host.start(lab.state_dir)  # the console log outlives the host: lab.state_dir/sandbox.console.log
         state["sandbox"] = host.to_json()
         lab._save(state)
     try:

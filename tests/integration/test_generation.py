@@ -35,6 +35,7 @@ def gen(tmp_path, isolated_env, monkeypatch):
     def settings(server: FakeOpenAI, **llm):
         return load_settings(env={}, cwd=tmp_path, overrides={
             "llm.base_url": server.base_url, "llm.model": "fake-model", "runs_dir": str(tmp_path / "runs"),
+            "llm.sandbox": "off",  # the sandbox gate runs on lab hosts: tests/e2e/test_sandbox.py
             **{f"llm.{k}": v for k, v in llm.items()}})
     return settings
 
