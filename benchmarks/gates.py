@@ -1,4 +1,4 @@
-"""Gate timings (issue 12): the policy gate's input and plan checks on adversarial answers of 10, 100 and
+"""Gate timings: the policy gate's input and plan checks on adversarial answers of 10, 100 and
 250 KB (unclosed Jinja, deep nesting, huge strings, many tasks), then p50/p95 per gate over 50 plans.
 
     .venv/bin/python benchmarks/gates.py [--plans 50] [--lint]

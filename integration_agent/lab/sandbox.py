@@ -24,7 +24,7 @@ from . import egress, network
 from .host import LabHost
 from .inventory import Access, InventoryHost, dump_yaml, lab_inventory, write_atomic
 from .overlay import Snapshot
-from .system import preflight, run
+from .system import preflight, processes_matching, run
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -91,8 +91,10 @@ def _boot(lab: Lab, release: str, progress) -> tuple[LabHost, subprocess.Popen]:
             lab._publish_mirror([release], lab._layout(state).default_release, state, progress)
         lab._ensure_key()
         old = state.get("sandbox")
-        if old:
+        if old:  # left by a run that was killed: its host and its recorder go first
             LabHost(**old).stop()
+            for pid in processes_matching(str(host_dir(LabHost(**old)) / "egress.jsonl")):
+                run(["kill", "-KILL", str(pid)], check=False)
         host = lab._new_host(SANDBOX_INDEX, SANDBOX_NAME)
         host.release = release
         network.ensure_host_link(host.netns, host.veth, network.host_address(lab.settings.subnet, host.index),

@@ -1,5 +1,5 @@
-"""Issue 12's false positives, through the real gates: a correct infra_agent plan passes ansible-lint
-(intagent's own argument_specs.yml used to have lines over 160 characters), and a node_exporter plan
+"""Two correct plans the gates once refused, through the real gates: an infra_agent plan passes
+ansible-lint (intagent's own argument_specs.yml used to have lines over 160 characters), and a node_exporter plan
 that fills binary_url's {version}/{arch} placeholders passes the policy (IA107)."""
 
 from __future__ import annotations

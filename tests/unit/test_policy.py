@@ -82,7 +82,7 @@ INFRA_AGENT_PLAN: dict[str, Any] = {
 }
 
 NODE_EXPORTER_ARCH = "{{ ansible_facts['architecture'] | replace('x86_64', 'amd64') | replace('aarch64', 'arm64') }}"
-# binary_url with its documented {version} and {arch} placeholders filled in (issue 12's IA107 false positive)
+# binary_url with its documented {version} and {arch} placeholders filled in (a correct plan the URL rule once refused)
 NODE_EXPORTER_URL_EXPR = ("node_exporter_binary_url | replace('{version}', node_exporter_version) | replace('{arch}', "
                           "ansible_facts['architecture'] | replace('x86_64', 'amd64') | replace('aarch64', 'arm64'))")
 NODE_EXPORTER_URL = "{{ " + NODE_EXPORTER_URL_EXPR + " }}"

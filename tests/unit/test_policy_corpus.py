@@ -1,4 +1,4 @@
-"""The escape corpus and the benign plans of issue 12: every escape is refused with its rule id, on a task it
+"""The escape corpus and the benign plans: every escape is refused with its rule id, on a task it
 added; every benign plan passes. Fixtures: tests/fixtures/policy/{escapes,benign}.yml, plans/*.json."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def manifest(name: str):
     return load_manifest(ROOT / "knowledge" / name / "integration.yml")
 
 
-def test_the_corpus_is_as_large_as_issue_12_asks():
+def test_the_corpus_covers_forty_escapes_and_twelve_benign_plans():
     assert len(ESCAPES) >= 40 and len(BENIGN) >= 12
     assert len({e["base"] for e in BENIGN}) >= 3
 
