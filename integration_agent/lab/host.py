@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from .layout import DEFAULT_RELEASE, OPS_USER
-from .system import mounts_under, process_alive, run
+from .system import mounts_under, process_alive, run, wait_gone
 
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
                "-o", "LogLevel=ERROR")
@@ -134,6 +134,7 @@ class LabHost:
                 time.sleep(0.05)
             if self.running():
                 os.killpg(self.pid, signal.SIGKILL)
+                wait_gone([self.pid], 5)
         self.pid = None
         self.unmount()
 

@@ -20,7 +20,7 @@ from .host import LabHost, ssh_argv
 from .inventory import Access, InventoryHost, write_atomic, write_inventories
 from .layout import BASTION_INDEX, BASTION_NAME, Layout
 from .mirror import Mirror
-from .system import mounts_under, preflight, process_alive, processes_matching, run
+from .system import mounts_under, preflight, process_alive, processes_matching, run, wait_gone
 
 if TYPE_CHECKING:  # settings imports the lab's release list: no import at run time
     from ..settings import LabSettings
@@ -131,14 +131,14 @@ class Lab:
                 host.stop()
                 removed.append(host.name)
             state_marker = str(self.state_dir)
-            # Whatever else still runs from the lab's directories (mirror server, orphaned hosts).
-            for pid in processes_matching(state_marker):
+            # Whatever else still runs from the lab's directories (mirror server, orphaned hosts, a sandbox's
+            # recorder). Waited for by pid: an exiting process no longer shows its command line.
+            stray = processes_matching(state_marker)
+            for pid in stray:
                 run(["kill", "-TERM", str(pid)], check=False)
-            deadline = time.monotonic() + 10
-            while processes_matching(state_marker) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            for pid in processes_matching(state_marker):
+            for pid in wait_gone(stray, 10):
                 run(["kill", "-KILL", str(pid)], check=False)
+            wait_gone(stray, 5)
             for point in mounts_under(state_marker):
                 run(["umount", "--lazy", point], check=False)
             network.remove_network()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 
 from ..errors import LabError
@@ -58,7 +59,9 @@ def ok(args: Sequence[str]) -> bool:
 
 
 def process_alive(pid: int | None, marker: str) -> bool:
-    """True when ``pid`` is running and its command line contains ``marker`` (guards against reuse)."""
+    """True when ``pid`` is running and its command line contains ``marker`` (guards against reuse), or
+    when it is still exiting: the kernel empties a process's command line early in its exit, long before
+    the process (an nspawn tearing its container down) is gone."""
     if not pid:
         return False
     try:
@@ -66,11 +69,32 @@ def process_alive(pid: int | None, marker: str) -> bool:
             cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return marker in cmdline
+    return marker in cmdline or (not cmdline and process_state(pid) not in ("", "Z", "X"))
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of ``pid`` ("" when there is no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
+    """Wait until every process of ``pids`` has exited (zombies count as exited); return those left."""
+    deadline = time.monotonic() + timeout
+    left = list(pids)
+    while left:
+        left = [pid for pid in left if process_state(pid) not in ("", "Z", "X")]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return left
 
 
 # Programs the lab starts; only these are ever stopped by ``lab down``.
-LAB_PROGRAMS = ("systemd-nspawn", "http.server")
+LAB_PROGRAMS = ("systemd-nspawn", "http.server", "integration_agent.lab.egress")
 
 
 def processes_matching(marker: str) -> list[int]:

@@ -46,8 +46,12 @@ def test_generated_collectd_installs_verifies_and_uninstalls(fresh, isolated_env
         assert left.stdout.strip() == "0"
         assert len(server.chat_requests) == 1, "the validated generation is cached: one model call in all"
 
-        run_id = json.loads(run_cli("runs", "list", "--json", env=env).stdout)[-1]["run_id"]
-        assert run_id
+        runs = json.loads(run_cli("runs", "list", "--json", env=env).stdout)  # newest first
+        assert [(r["action"], r["integration"], r["status"]) for r in runs[:3]] == [
+            ("uninstall", "collectd", "ok"), ("install", "collectd", "ok"), ("install", "collectd", "ok")]
+        assert runs[0]["run_id"] == json.loads(removed.stdout)["run_id"]
+        shown = json.loads(run_cli("runs", "show", runs[2]["run_id"], "--json", env=env).stdout)
+        assert shown["request"]["source"].startswith("generated:"), shown["request"]  # the generated role ran
 
 
 def test_generation_that_never_validates_touches_no_host(fresh, isolated_env, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from integration_agent.executor import Executor
 from integration_agent.lab import Lab
 from integration_agent.lab import network
-from integration_agent.lab.system import mounts_under, processes_matching
+from integration_agent.lab.system import mounts_under, process_state, processes_matching
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.lab
@@ -78,9 +78,12 @@ def test_lab_lifecycle(lab_settings, tmp_path, isolated_env):
 
         statuses = {s.name: s for s in lab.status()}
         assert all(s.running and s.answers for s in statuses.values())
+        nspawns = [h.pid for h in lab.hosts()]
     finally:
         lab.down()
 
+    # Gone when down returns, not merely exiting (an exiting process has already lost its command line).
+    assert [pid for pid in nspawns if process_state(pid) not in ("", "Z", "X")] == []
     assert _leftovers(lab) == {"netns": [], "links": [], "routes": [], "mounts": [], "processes": []}
     assert lab.status() == []
     lab.down()  # safe to run twice

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
+from integration_agent.lab.system import wait_gone
 from integration_agent.paths import KNOWLEDGE_DIR
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.lab
+
+
+def stop_mirror(pid: int) -> None:
+    """Stop the lab's package mirror and return once its process is gone (not after a guessed delay)."""
+    os.kill(pid, signal.SIGTERM)
+    assert wait_gone([pid], 10) == [], "the mirror did not stop"
 
 
 def test_stopped_mirror_is_classified_and_becomes_knowledge(lab, isolated_env, tmp_path):
@@ -20,8 +26,7 @@ def test_stopped_mirror_is_classified_and_becomes_knowledge(lab, isolated_env, t
     state = json.loads(lab.state_file.read_text())
     learned = KNOWLEDGE_DIR / "node_exporter" / "learned"
     before = set(learned.glob("*.md")) if learned.exists() else set()
-    os.kill(state["mirror_pid"], signal.SIGTERM)
-    time.sleep(0.5)
+    stop_mirror(state["mirror_pid"])
     env = {**isolated_env, "INTAGENT_LEARN": "true", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     try:
         proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab1", "--json", env=env)
@@ -75,8 +80,7 @@ def test_stopped_mirror_with_generated_playbooks_spends_no_model_call(lab, isola
                "XDG_CACHE_HOME": str(tmp_path / "cache")}
         assert run_cli("generate", "collectd", env=env).returncode == 0
         assert len(server.chat_requests) == 1
-        os.kill(json.loads(lab.state_file.read_text())["mirror_pid"], signal.SIGTERM)
-        time.sleep(0.5)
+        stop_mirror(json.loads(lab.state_file.read_text())["mirror_pid"])
         try:
             proc = run_cli("install", "collectd", "-i", str(lab.inventory_path), "-l", "lab3", "--generate",
                            "--json", env=env)

@@ -69,5 +69,6 @@ def test_on_a_terminal_install_asks_before_applying(fresh_host, isolated_env):
     term.send(b"n\n")
     code, screen = term.wait()
     assert code == 0, screen
-    assert "unchanged" in screen and not re.search(r"apply +fresh_host +changed", screen)
+    assert "unchanged" in screen and re.search(rf"plan +{HOST} +", screen), screen  # the host is named
+    assert not re.search(rf"apply +{HOST} +", screen), screen  # ... and nothing was applied to it
     assert not package_installed(fresh_host, HOST)

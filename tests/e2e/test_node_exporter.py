@@ -103,4 +103,10 @@ def test_unreachable_host_is_reported_not_rolled_back(fresh, isolated_env, tmp_p
     rc, report = cli_json("install", "node_exporter", "-i", str(inventory), "-l", LIMIT, env=isolated_env)
     assert rc == 10
     assert report["hosts"]["lab3"]["status"] == "unreachable"
-    assert report["hosts"]["lab1"]["status"] == "installed"
+    assert {report["hosts"][h]["status"] for h in ("lab1", "lab2")} == {"installed"}  # the others proceed
+    # No rollback for the unreachable host: no recover step ran at all (the journal's steps, in order).
+    journal = json.loads(run_cli("runs", "show", report["run_id"], "--json", env=isolated_env).stdout)["journal"]
+    steps = [(e["step"], tuple(e["hosts"])) for e in journal if e["type"] == "step_started"]
+    assert {"plan", "apply", "verify"} <= {s for s, _ in steps}, steps
+    assert not any(step == "recover" or "lab3" in hosts and step in ("apply", "verify") for step, hosts in steps)
+    assert report["hosts"]["lab3"]["changed"].get("recover") is None and not report["hosts"]["lab3"]["needs_rollback"]
