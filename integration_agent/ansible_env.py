@@ -38,6 +38,8 @@ VAULT_PASSWORD_ENV = "INTAGENT_VAULT_PASSWORD"
 REQUIRED_ENV = {
     "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
     "ANSIBLE_HOST_PATTERN_MISMATCH": "error",
+    # A YAML key given twice (inventory, group_vars, -e @FILE) silently keeps one value: refuse it.
+    "ANSIBLE_DUPLICATE_YAML_DICT_KEY": "error",
     "ANSIBLE_NOCOLOR": "True",
     "ANSIBLE_FORCE_COLOR": "False",
     "ANSIBLE_RETRY_FILES_ENABLED": "False",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -101,13 +102,36 @@ def inspect_inventory(inventory: Inventories, limit: str | None = None, *, optio
     if not hosts:
         limited = f" with --limit {limit!r}" if limit else ""
         raise InventoryError(f"inventory {where}: no hosts matched{limited}")
-    return InventoryView(hosts, {h: v for h, v in hostvars.items() if isinstance(v, dict)})
+    view = InventoryView(hosts, {h: v for h, v in hostvars.items() if isinstance(v, dict)})
+    _check_connection_vars(view, where)
+    return view
 
 
 def resolve_hosts(inventory: Inventories, limit: str | None = None, *, options: AnsibleOptions | None = None,
                   secrets: AnsibleSecrets | None = None) -> list[str]:
     """The hosts a run would target; raise InventoryError when the inventory or the limit is unusable."""
     return inspect_inventory(inventory, limit, options=options, secrets=secrets).hosts
+
+
+# Variables that end up as words of the ssh command line: a value with anything but these characters (a
+# host name, an address, a port, a user) is a mistake or an attack, refused before any playbook starts.
+CONNECTION_VARS = ("ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
+                   "ansible_ssh_user", "ansible_become_user")
+_CONNECTION_VALUE = re.compile(r"[A-Za-z0-9._:@%\[\]-]+")
+_JINJA = re.compile(r"\{\{[^{}]*\}\}")
+
+
+def _check_connection_vars(view: InventoryView, where: str) -> None:
+    for host in view.hosts:
+        for name in CONNECTION_VARS:
+            value = view.hostvars.get(host, {}).get(name)
+            if value is None or isinstance(value, (bool, dict)):
+                continue
+            text = _JINJA.sub("x", str(value))  # Ansible templates the expression itself
+            if not _CONNECTION_VALUE.fullmatch(text):
+                raise InventoryError(f"inventory {where}: host {host}: {name} is {str(value)!r}, which is not a "
+                                     "host name, address, port or user name",
+                                     hint="connection variables may hold letters, digits and . _ : @ % [ ] -")
 
 
 def _group_hosts(data: dict) -> set[str]:

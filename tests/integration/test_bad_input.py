@@ -36,6 +36,27 @@ def test_limit_matching_nothing(inventory, isolated_env):
              "no hosts matched --limit 'db*'", env=isolated_env)
 
 
+def test_duplicate_keys_in_the_inventory(tmp_path, isolated_env):
+    inv = tmp_path / "dup.yml"
+    inv.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n      ansible_host: 127.0.0.2\n")
+    _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4,
+             "duplicate mapping key 'ansible_host'", "dup.yml:5", env=isolated_env)
+
+
+def test_limit_naming_an_unknown_group(inventory, isolated_env):
+    _refused(run_cli("install", "node_exporter", "-i", str(inventory), "-l", "databases", "--yes",
+                     env=isolated_env), 4, "no hosts matched --limit 'databases'", env=isolated_env)
+
+
+@pytest.mark.parametrize("name, value", [("ansible_host", "127.0.0.1; touch /tmp/owned"),
+                                         ("ansible_user", "root$(id)"), ("ansible_port", "22 -oProxyCommand=x")])
+def test_a_connection_variable_with_shell_metacharacters(tmp_path, isolated_env, name, value):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(f"all:\n  hosts:\n    web1:\n      {name}: '{value}'\n")
+    _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4,
+             f"host web1: {name} is", "not a host name", env=isolated_env)
+
+
 def test_unknown_integration(inventory, isolated_env):
     _refused(run_cli("install", "nodexporter", "-i", str(inventory), env=isolated_env), 5,
              "unknown integration 'nodexporter'", "node_exporter", env=isolated_env)
