@@ -13,12 +13,12 @@ from typing import Any
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
 from .errors import IntegrationError
-from .executor import EventSink
+from .executor import EventSink, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .render import render
 from .locks import HostLocks
 from .rollout import Rollout, RolloutPlan
-from .runs import RunDir, new_run_id
+from .runs import MARKER_FILE, RunDir, new_run_id
 from .settings import Settings, load_settings
 from .streaming import make_executor
 
@@ -125,7 +125,9 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
         lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
                                on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
                                ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned)
-        return lifecycle.execute(action)
+        with run.owned():
+            _record_marker(run, lifecycle)
+            return lifecycle.execute(action)
 
 
 def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
@@ -242,6 +244,10 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     run = RunDir.open(settings.runs_dir, run_id)
     request = run.read_json("request.json") or {}
     state = run.journal.state()
+    if state.status in ("requested", "running"):
+        if run.has_owner():
+            raise ConfigError(f"run {run_id} is still running: nothing to resume")
+        state = _record_crash(run)
     if state.status != "interrupted":
         raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
     action = request["action"]
@@ -270,7 +276,33 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
                 lifecycle.hosts[host].status = status
         if rollout is not None:
             _restore_changes(lifecycle.hosts, run.journal.events())
-        return lifecycle.execute(action, resume=point)
+        with run.owned():
+            _record_marker(run, lifecycle)
+            return lifecycle.execute(action, resume=point)
+
+
+def _record_marker(run: RunDir, lifecycle) -> None:
+    """Note the run marker every process of this run carries, so that a resume after a crash can stop
+    what the dead controller left running."""
+    (run.path / MARKER_FILE).write_text(lifecycle.executor.marker)
+
+
+def _record_crash(run: RunDir):
+    """A run whose process died without a word (SIGKILL, a crash, power loss) is recorded as interrupted
+    where it stood: the hosts of the step it was in are unknown, and are reconciled like any interrupted run."""
+    from .journal import RunInterrupted, fold
+
+    marker = run.path / MARKER_FILE
+    if marker.is_file():  # ansible-playbook and its workers outlive a controller killed by SIGKILL
+        stopped = stop_marked(marker.read_text().strip(), grace=10)
+        if stopped:
+            log.warning("run %s: stopped %d process(es) its dead controller left running", run.id, len(stopped))
+    events = run.journal.events()
+    current = fold(events).current
+    hosts = next((tuple(e.get("hosts") or ()) for e in reversed(events)
+                  if e.get("type") == "step_started" and e.get("step") == current), ()) if current else ()
+    run.journal.append(RunInterrupted(current, hosts))
+    return run.journal.state()
 
 
 def _restore_changes(hosts: dict, events: list[dict[str, Any]]) -> None:

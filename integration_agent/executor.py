@@ -173,31 +173,12 @@ class Executor:
 
     def leftovers(self) -> list[int]:
         """PIDs of processes still running from this executor's runs."""
-        needle = f"{MARKER_ENV}={self.marker}".encode()
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != os.getpid():
-                try:
-                    with open(f"/proc/{entry}/environ", "rb") as fh:
-                        if needle in fh.read().split(b"\0"):
-                            pids.append(int(entry))
-                except OSError:
-                    continue
-        return pids
+        return marked_processes(self.marker)
 
     def stop_leftovers(self, grace: float = 3.0) -> list[int]:
         """Terminate (then kill) every process left from this executor's runs; return their PIDs."""
-        pids = self.leftovers()
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while self.leftovers() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for pid in self.leftovers():
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        return pids
+        return stop_marked(self.marker, grace)
+
 
     def run(self, playbook: Path, inventory: Path | Sequence[Path], *, limit: str | None = None,
             extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
@@ -306,6 +287,36 @@ class Executor:
                 change["diff"] = result["diff"]
             host.changes.append(change)
 
+
+def marked_processes(marker: str) -> list[int]:
+    """PIDs of processes whose environment carries the run marker ``marker`` (this process excluded)."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if needle in fh.read().split(b"\0"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def stop_marked(marker: str, grace: float = 3.0) -> list[int]:
+    """Terminate (then kill) every process carrying ``marker``; return their PIDs. Also how a resumed run
+    stops what a crashed controller left running (its marker is in the run directory)."""
+    pids = marked_processes(marker)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in marked_processes(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 def _failure_message(result: dict[str, Any]) -> str:
     msg = result.get("msg") or result.get("stderr") or result.get("module_stderr") or "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -10,7 +11,8 @@ import os
 import re
 import secrets as _secrets
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +23,9 @@ from .redact import MASK, Redactor
 
 if TYPE_CHECKING:
     from .journal import Journal
+
+OWNER_LOCK = "owner.lock"  # flock-held by the process running the run
+MARKER_FILE = "marker"  # the run marker its Ansible processes carry (see executor.MARKER_ENV)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -44,6 +49,28 @@ class RunDir:
         path.mkdir(parents=True, exist_ok=False, mode=0o700)
         (path / "playbooks").mkdir()
         return cls(path)
+
+    @contextmanager
+    def owned(self) -> Iterator[None]:
+        """Hold the run's owner lock while it runs. The kernel releases it when the process dies, even by
+        SIGKILL, so a run whose journal says it is running and whose lock nobody holds has crashed."""
+        with open(self.path / OWNER_LOCK, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def has_owner(self) -> bool:
+        """Is a live process running this run (holding its owner lock)?"""
+        try:
+            fh = open(self.path / OWNER_LOCK, "a")
+        except OSError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
 
     @classmethod
     def open(cls, runs_dir: Path, run_id: str) -> RunDir:
@@ -86,7 +113,9 @@ class RunDir:
 
 
 def run_status(run: RunDir) -> str:
-    """The status of a run: its report's, else ``interrupted`` when its journal says so, else ``incomplete``."""
+    """The status of a run: its report's; else ``interrupted`` when its journal says so, or when no live
+    process owns it any more (the controller crashed mid-run); else ``running`` while its owner lives, and
+    ``incomplete`` for a run that never got going."""
     report = run.read_json("report.json")
     if isinstance(report, dict) and report.get("status"):
         return str(report["status"])
@@ -95,10 +124,13 @@ def run_status(run: RunDir) -> str:
     journal = run.journal
     if journal.exists():
         try:
-            if journal.state().status == "interrupted":
-                return "interrupted"
+            state = journal.state().status
         except JournalError:
-            pass
+            return "incomplete"
+        if state == "interrupted" or (state in ("requested", "running") and not run.has_owner()):
+            return "interrupted"
+        if state in ("requested", "running"):
+            return "running"
     return "incomplete"
 
 

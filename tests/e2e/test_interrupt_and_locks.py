@@ -94,6 +94,41 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
     assert again.returncode == 3 and "not interrupted" in again.stderr
 
 
+def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolated_env):
+    runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
+    locks = runs.parent / "locks"
+    proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", "lab1,lab2", "--json",
+                 env=isolated_env)
+
+    def applying() -> bool:
+        events = list(runs.glob("*/events.jsonl"))
+        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
+
+    wait_for(applying, what="the apply stage")
+    proc.kill()  # SIGKILL: no handler runs, nothing is written, Ansible's processes are orphaned
+    proc.communicate(timeout=30)
+    (run_dir,) = runs.iterdir()
+    listed = json.loads(run_cli("runs", "list", "--json", env=isolated_env).stdout)
+    assert [(r["run_id"], r["status"]) for r in listed] == [(run_dir.name, "interrupted")]
+    # The dead run's host locks are free at once: another run may take its hosts.
+    assert all(not (locks / f"{h}.lock").exists() or json.loads((locks / f"{h}.lock").read_text())
+               for h in ("lab1", "lab2"))
+
+    resumed = run_cli("resume", run_dir.name, "--json", env=isolated_env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = json.loads(resumed.stdout)
+    assert {h["status"] for h in final["hosts"].values()} <= {"installed", "unchanged"}, final["hosts"]
+    assert all(h["evidence"]["endpoint_ok"] in (True, "True") for h in final["hosts"].values())
+    flow = [(e["type"], e.get("step"), tuple(e.get("hosts") or ()) if e["type"] == "run_interrupted" else ())
+            for e in map(json.loads, (run_dir / "journal.jsonl").read_text().splitlines())]
+    # The crash is recorded where it happened (apply, on both hosts), then reconciled like an interruption.
+    assert ("run_interrupted", "apply", ("lab1", "lab2")) in flow
+    assert flow[flow.index(("run_interrupted", "apply", ("lab1", "lab2"))) + 1][:2] == ("step_started", "reconcile")
+    assert flow[-1][0] == "run_finished"
+    wait_for(lambda: not run_processes(), timeout=10, what="the dead run's processes to be gone")
+    assert not list(locks.glob("*.lock")), "locks must be released"
+
+
 def test_one_run_at_a_time_per_host(fresh, isolated_env):
     locks = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "locks"
     inventory = str(fresh.inventory_path)

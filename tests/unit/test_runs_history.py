@@ -209,3 +209,28 @@ def test_export_keeps_unusual_line_separators_inside_json_lines(tmp_path):
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "journal.jsonl").write_bytes(raw["intagent-run-20240101T000001-aaaaaa/journal.jsonl"])
     assert Journal(tmp_path / "j" / "journal.jsonl").events()[-1]["text"] == "a\u2028b\x85c"
+
+
+def test_a_run_whose_owner_died_is_interrupted_and_one_whose_owner_lives_is_running(tmp_path):
+    import multiprocessing
+    import signal
+
+    runs = tmp_path / "runs"
+    run = _fake_run(runs, "20240101T000005-eeeeee", targets=("h1",), report=False, journal=False)
+    run.journal.append(RunRequested("install", "node_exporter", ("h1",), {}))
+    run.journal.append(StepStarted("apply", ("h1",)))
+    ready, hold = multiprocessing.Event(), multiprocessing.Event()
+
+    def owner() -> None:  # another process runs the run, as intagent would
+        with run.owned():
+            ready.set()
+            hold.wait(30)
+
+    child = multiprocessing.get_context("fork").Process(target=owner)
+    child.start()
+    assert ready.wait(10)
+    assert run.has_owner() and run_status(run) == "running"
+    os.kill(child.pid, signal.SIGKILL)  # the controller crashes: no report, no run_interrupted event
+    child.join(10)
+    assert not run.has_owner() and run_status(run) == "interrupted"
+    assert [r.id[-6:] for r in list_runs(runs, status="interrupted")] == ["eeeeee"]
