@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from integration_agent.locks import HostLocks
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.lab
@@ -110,9 +111,8 @@ def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolate
     (run_dir,) = runs.iterdir()
     listed = json.loads(run_cli("runs", "list", "--json", env=isolated_env).stdout)
     assert [(r["run_id"], r["status"]) for r in listed] == [(run_dir.name, "interrupted")]
-    # The dead run's host locks are free at once: another run may take its hosts.
-    assert all(not (locks / f"{h}.lock").exists() or json.loads((locks / f"{h}.lock").read_text())
-               for h in ("lab1", "lab2"))
+    # The dead run's host locks are free at once: nobody holds them, another run may take its hosts.
+    assert [HostLocks(locks).holder(h) for h in ("lab1", "lab2")] == [None, None]
 
     resumed = run_cli("resume", run_dir.name, "--json", env=isolated_env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
