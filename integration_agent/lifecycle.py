@@ -157,6 +157,7 @@ class HostReport:
     unpredictable: list[str] = field(default_factory=list)
     needs_rollback: bool = False
     rollback_failed: bool = False
+    cause: str | None = None  # why a host did not end as asked: a failure class id (improvement.CLASSES)
 
 
 @dataclass
@@ -525,6 +526,14 @@ class Lifecycle:
                 host.status = "skipped"
                 host.failures.append(why)
 
+    def _classify(self) -> None:
+        """Each host that did not end as asked gets the class of its first failure (license_rejected, ...)."""
+        from .improvement import classify_host
+
+        for host in self.hosts.values():
+            cls = classify_host(host)
+            host.cause = cls.id if cls is not None else None
+
     def _report(self, action: str, started: str) -> RunReport:
         statuses = [h.status for h in self.hosts.values()]
         good = sum(1 for s in statuses if s in SUCCESS[action])
@@ -542,6 +551,7 @@ class Lifecycle:
             status = "failed" if good == 0 else "partial"
         if self._cancelled():
             exit_code, status = 130, "interrupted"
+        self._classify()
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),
                            fingerprint=self.fingerprint, started=started,
