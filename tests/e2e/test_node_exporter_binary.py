@@ -59,12 +59,19 @@ def test_binary_install_checks_the_sha256_and_uninstalls_cleanly(lab, release_mi
     assert host["evidence"]["version"] == VERSION
     unit = ssh(lab, "lab1", "systemctl show -p User --value node_exporter; stat -c %U /usr/local/bin/node_exporter")
     assert unit.stdout.split() == ["node_exporter", "root"]
+    for action in ("install", "plan"):  # idempotent: a second install and a plan change nothing
+        again = run_cli(action, "node_exporter", *args, env=isolated_env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        host = json.loads(again.stdout)["hosts"]["lab1"]
+        assert host["status"] == "unchanged" and not sum(host["changed"].values()), (action, host)
 
     removed = run_cli("uninstall", "node_exporter", *args, env=isolated_env)
     assert removed.returncode == 0, removed.stderr
     left = ssh(lab, "lab1", "ls /usr/local/bin/node_exporter /etc/systemd/system/node_exporter.service "
                             "/var/lib/node_exporter 2>/dev/null; getent passwd node_exporter; ss -Hltn 'sport = :9100'")
     assert left.stdout.strip() == ""
+    twice = run_cli("uninstall", "node_exporter", *args, env=isolated_env)
+    assert twice.returncode == 0 and not sum(json.loads(twice.stdout)["hosts"]["lab1"]["changed"].values())
 
 
 def test_a_tarball_that_does_not_match_its_checksum_is_refused(lab, release_mirror, isolated_env):
