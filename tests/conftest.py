@@ -86,3 +86,31 @@ def lab(lab_settings) -> Iterator[object]:
     the_lab = Lab(lab_settings)
     the_lab.up(3)
     yield the_lab
+
+
+# -- reliability figures -------------------------------------------------------------------------------
+# The reliability checks record what they measured (hosts affected, residue, orphans, canary hits, time to
+# stop); the session prints one line per figure at its end, and writes them as JSON to the file named by
+# INTAGENT_FIGURES_FILE (benchmarks/reliability.py runs the checks and prints that table).
+FIGURES: list[dict[str, object]] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest):
+    """``figure(check, what, value)``: record one figure of a reliability check (see docs/reliability.md)."""
+    def record(check: str, what: str, value: object) -> None:
+        FIGURES.append({"check": check, "what": what, "value": value, "test": request.node.nodeid})
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for row in sorted(FIGURES, key=lambda r: (str(r["check"]), str(r["what"]))):
+        terminalreporter.write_line(f"{row['check']:<28} {row['what']:<66} {row['value']}")
+    out = os.environ.get("INTAGENT_FIGURES_FILE")
+    if out:
+        import json
+
+        Path(out).write_text(json.dumps(FIGURES, indent=2, default=str))

@@ -32,7 +32,7 @@ def changes(hosts: dict) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_second_install_a_plan_and_a_second_uninstall_change_nothing(name, lab, isolated_env, tmp_path):
+def test_a_second_install_a_plan_and_a_second_uninstall_change_nothing(name, lab, isolated_env, tmp_path, figure):
     if name == "infra_agent":
         lab.add_packages([build_standin_deb(tmp_path)])
     lab.reset(HOSTS)
@@ -40,12 +40,15 @@ def test_a_second_install_a_plan_and_a_second_uninstall_change_nothing(name, lab
     first = run("install", name, lab, env)
     assert {r["status"] for r in first.values()} == {"installed"} and all(changes(first).values())
     again = run("install", name, lab, env)
+    figure("07 idempotence", f"{name}: changes on a second install", sum(changes(again).values()))
     assert {r["status"] for r in again.values()} == {"unchanged"}, again
     assert changes(again) == {h: 0 for h in HOSTS}
     planned = run("plan", name, lab, env)
+    figure("07 idempotence", f"{name}: changes in a plan after install", sum(changes(planned).values()))
     assert {r["status"] for r in planned.values()} == {"unchanged"}, planned
     assert changes(planned) == {h: 0 for h in HOSTS} and all(not r["changes"] for r in planned.values())
     removed = run("uninstall", name, lab, env)
     assert {r["status"] for r in removed.values()} == {"uninstalled"} and all(changes(removed).values())
     twice = run("uninstall", name, lab, env)
+    figure("08 uninstall", f"{name}: changes on a second uninstall", sum(changes(twice).values()))
     assert changes(twice) == {h: 0 for h in HOSTS}, twice

@@ -99,7 +99,7 @@ def test_license_key_does_not_leak_when_the_task_using_it_fails(standin, isolate
     assert '"runner_on_failed"' in events
 
 
-def test_a_license_key_the_vendor_rejects_fails_verify_and_is_rolled_back(standin, isolated_env):
+def test_a_license_key_the_vendor_rejects_fails_verify_and_is_rolled_back(standin, isolated_env, figure):
     canary = f"invalid{uuid.uuid4().hex}"  # the stand-in's collector refuses keys that begin with "invalid"
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
     proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab1", *MIRROR_VARS,
@@ -109,8 +109,12 @@ def test_a_license_key_the_vendor_rejects_fails_verify_and_is_rolled_back(standi
     assert lab1["status"] == "rolled_back" and lab1["cause"] == "license_rejected", lab1
     assert lab1["evidence"]["errors_ok"] in (False, "False") and lab1["changed"].get("recover")
     assert ssh(standin, "lab1", "test -e /etc/newrelic-infra.yml").returncode == 1  # rolled back
+    host_logs = ssh(standin, "lab1", "journalctl --no-pager -o cat; cat /var/log/syslog 2>/dev/null").stdout
+    hits = (proc.stdout + proc.stderr + host_logs).count(canary) + len(
+        _files_containing(Path(env["XDG_STATE_HOME"]), canary))
+    figure("06 license rejected", "canary hits (output, run files, host logs)", hits)
     _assert_no_leak(canary, proc, env)  # at -vvv too
-    assert canary not in ssh(standin, "lab1", "journalctl --no-pager -o cat; cat /var/log/syslog 2>/dev/null").stdout
+    assert canary not in host_logs
 
 
 def test_missing_license_key_is_refused_before_any_run(standin, isolated_env):

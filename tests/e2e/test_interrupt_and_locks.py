@@ -53,7 +53,7 @@ def fresh(lab):
     return lab
 
 
-def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, isolated_env):
+def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, isolated_env, figure):
     runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
                  env=isolated_env)
@@ -64,11 +64,14 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
 
     wait_for(applying, what="the apply stage")
     proc.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
     stdout, stderr = proc.communicate(timeout=120)
+    figure("04 SIGINT mid-apply", "seconds to stop", round(time.monotonic() - signalled, 1))
     assert proc.returncode == 130, stderr
     report = json.loads(stdout)
     assert report["status"] == "interrupted"
     assert {h["status"] for h in report["hosts"].values()} == {"unknown"}
+    figure("04 SIGINT mid-apply", "controller processes left at exit", len(run_processes()))
     wait_for(lambda: not run_processes(), timeout=10, what="run processes to end")
     assert not list((runs.parent / "locks").glob("*.lock")), "locks must be released"
     shown = run_cli("runs", "show", report["run_id"], env=isolated_env)
@@ -95,7 +98,7 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
     assert again.returncode == 3 and "not interrupted" in again.stderr
 
 
-def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolated_env):
+def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolated_env, figure):
     runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
     locks = runs.parent / "locks"
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", "lab1,lab2", "--json",
@@ -125,6 +128,8 @@ def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolate
     assert ("run_interrupted", "apply", ("lab1", "lab2")) in flow
     assert flow[flow.index(("run_interrupted", "apply", ("lab1", "lab2"))) + 1][:2] == ("step_started", "reconcile")
     assert flow[-1][0] == "run_finished"
+    figure("11 controller SIGKILL", "orphan processes after resume", len(run_processes()))
+    figure("11 controller SIGKILL", "hosts verified after resume", len(final["hosts"]))
     wait_for(lambda: not run_processes(), timeout=10, what="the dead run's processes to be gone")
     assert not list(locks.glob("*.lock")), "locks must be released"
 

@@ -96,7 +96,7 @@ def test_plan_changes_nothing_on_fresh_hosts(fresh, isolated_env):
     assert ssh(fresh, "lab1", "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'").stdout.strip() == "0"
 
 
-def test_unreachable_host_is_reported_not_rolled_back(fresh, isolated_env, tmp_path):
+def test_unreachable_host_is_reported_not_rolled_back(fresh, isolated_env, tmp_path, figure):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(fresh.inventory_path.read_text().replace(
         "lab3:\n          ansible_host: 10.231.0.13", "lab3:\n          ansible_host: 10.231.0.13\n          ansible_port: 2"))
@@ -108,5 +108,8 @@ def test_unreachable_host_is_reported_not_rolled_back(fresh, isolated_env, tmp_p
     journal = json.loads(run_cli("runs", "show", report["run_id"], "--json", env=isolated_env).stdout)["journal"]
     steps = [(e["step"], tuple(e["hosts"])) for e in journal if e["type"] == "step_started"]
     assert {"plan", "apply", "verify"} <= {s for s, _ in steps}, steps
+    figure("01 unreachable host", "rollback steps run", sum(1 for s, _ in steps if s == "recover"))
+    figure("01 unreachable host", "other hosts installed", sum(report["hosts"][h]["status"] == "installed"
+                                                               for h in ("lab1", "lab2")))
     assert not any(step == "recover" or "lab3" in hosts and step in ("apply", "verify") for step, hosts in steps)
     assert report["hosts"]["lab3"]["changed"].get("recover") is None and not report["hosts"]["lab3"]["needs_rollback"]

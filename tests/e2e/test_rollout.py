@@ -60,7 +60,7 @@ def installed_version(lab, host: str) -> str:
     return ssh(lab, host, f"dpkg-query -W -f='${{Version}}' {PACKAGE} 2>/dev/null").stdout.strip()
 
 
-def test_a_failing_canary_stops_the_rollout_and_no_other_host_is_touched(fresh, isolated_env):
+def test_a_failing_canary_stops_the_rollout_and_no_other_host_is_touched(fresh, isolated_env, figure):
     block_port(fresh, "lab1")
     rc, report = rolling_install(fresh, isolated_env, *ROLLING)
     assert rc == 10, report
@@ -72,6 +72,7 @@ def test_a_failing_canary_stops_the_rollout_and_no_other_host_is_touched(fresh, 
     # The canary is clean again (but for the listener that is not ours); the others never saw a playbook.
     assert installed_version(fresh, "lab1") == ""
     assert ssh(fresh, "lab1", "systemctl is-active port-blocker").stdout.strip() == "active"
+    figure("03 canary batch failure", "hosts touched after the canary", len(events_hosts(report) - {"lab1"}))
     assert events_hosts(report) == {"lab1"}
     for host in SIX[1:]:
         assert_clean(fresh, host)

@@ -97,14 +97,19 @@ def test_a_file_left_after_uninstall_is_refused(sandboxed):
     assert "created /etc/default/collectd" in findings[0]
 
 
-def audit(name: str, *args: str, env: dict[str, str]) -> dict:
+def audit(name: str, *args: str, env: dict[str, str], figure=None) -> dict:
     proc = run_cli("audit", name, "--json", *args, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    if figure is not None:  # the exact residue: the host's overlay after uninstall against its pristine state
+        figure("08 uninstall completeness", f"{name}: paths left after uninstall", len(report["left"]))
+        figure("08 uninstall completeness", f"{name}: written outside the footprint",
+               len(report["written"].get("outside", [])))
+    return report
 
 
-def test_audit_of_node_exporter_stays_inside_its_footprint(lab, isolated_env):
-    report = audit("node_exporter", env=isolated_env)
+def test_audit_of_node_exporter_stays_inside_its_footprint(lab, isolated_env, figure):
+    report = audit("node_exporter", env=isolated_env, figure=figure)
     assert report["ok"] and report["findings"] == [] and report["left"] == [] and report["egress"] == []
     assert "created /etc/default/prometheus-node-exporter" in report["written"]["footprint"]
     assert "created /usr/bin/prometheus-node-exporter" in report["written"]["package"]
@@ -112,18 +117,18 @@ def test_audit_of_node_exporter_stays_inside_its_footprint(lab, isolated_env):
     assert report["statuses"] == {"install": "installed", "uninstall": "uninstalled"}
 
 
-def test_audit_of_zabbix_agent_lists_the_dependencies_it_keeps(lab, isolated_env):
-    report = audit("zabbix_agent", env=isolated_env)
+def test_audit_of_zabbix_agent_lists_the_dependencies_it_keeps(lab, isolated_env, figure):
+    report = audit("zabbix_agent", env=isolated_env, figure=figure)
     assert report["ok"] and report["left"] == [] and report["egress"] == [], report["findings"]
     assert "created /etc/zabbix/zabbix_agentd.conf.d/intagent.conf" in report["written"]["footprint"]
     assert "zabbix-agent" not in report["kept"] and "libcurl3-gnutls" in report["kept"]
 
 
-def test_audit_of_infra_agent(lab, isolated_env, tmp_path):
+def test_audit_of_infra_agent(lab, isolated_env, tmp_path, figure):
     lab.add_packages([build_standin_deb(tmp_path)])
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": "audit-canary-0123456789abcdef"}
     report = audit("infra_agent", "--var", "apt_source=deb [trusted=yes] http://10.231.0.1:8080/ ./",
-                   "--var", "gpg_key_url=", env=env)
+                   "--var", "gpg_key_url=", env=env, figure=figure)
     assert report["ok"] and report["left"] == [] and report["egress"] == [], report["findings"]
     assert "created /etc/newrelic-infra.yml" in report["written"]["footprint"]
     assert "audit-canary" not in json.dumps(report)

@@ -14,7 +14,11 @@ def inventory(tmp_path: Path) -> Path:
     return inv
 
 
-def _refused(proc, code: int, *needles: str, env) -> None:
+def _refused(proc, code: int, *needles: str, env, figure=None) -> None:
+    if figure is not None:
+        runs = Path(env["XDG_STATE_HOME"]) / "intagent" / "runs"
+        figure("10 malformed inventory", f"{needles[0][:40]}: runs started",
+               len(list(runs.iterdir())) if runs.exists() else 0)
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("intagent: error: "), proc.stderr
@@ -24,11 +28,11 @@ def _refused(proc, code: int, *needles: str, env) -> None:
     assert not runs.exists() or not any(runs.iterdir()), "a run was started"
 
 
-def test_broken_inventory(tmp_path, isolated_env):
+def test_broken_inventory(tmp_path, isolated_env, figure):
     inv = tmp_path / "broken.yml"
     inv.write_text("all:\n  hosts: [\n")
     _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4, "broken.yml",
-             env=isolated_env)
+             env=isolated_env, figure=figure)
 
 
 def test_limit_matching_nothing(inventory, isolated_env):
@@ -36,25 +40,25 @@ def test_limit_matching_nothing(inventory, isolated_env):
              "no hosts matched --limit 'db*'", env=isolated_env)
 
 
-def test_duplicate_keys_in_the_inventory(tmp_path, isolated_env):
+def test_duplicate_keys_in_the_inventory(tmp_path, isolated_env, figure):
     inv = tmp_path / "dup.yml"
     inv.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n      ansible_host: 127.0.0.2\n")
     _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4,
-             "duplicate mapping key 'ansible_host'", "dup.yml:5", env=isolated_env)
+             "duplicate mapping key 'ansible_host'", "dup.yml:5", env=isolated_env, figure=figure)
 
 
-def test_limit_naming_an_unknown_group(inventory, isolated_env):
+def test_limit_naming_an_unknown_group(inventory, isolated_env, figure):
     _refused(run_cli("install", "node_exporter", "-i", str(inventory), "-l", "databases", "--yes",
-                     env=isolated_env), 4, "no hosts matched --limit 'databases'", env=isolated_env)
+                     env=isolated_env), 4, "no hosts matched --limit 'databases'", env=isolated_env, figure=figure)
 
 
 @pytest.mark.parametrize("name, value", [("ansible_host", "127.0.0.1; touch /tmp/owned"),
                                          ("ansible_user", "root$(id)"), ("ansible_port", "22 -oProxyCommand=x")])
-def test_a_connection_variable_with_shell_metacharacters(tmp_path, isolated_env, name, value):
+def test_a_connection_variable_with_shell_metacharacters(tmp_path, isolated_env, name, value, figure):
     inv = tmp_path / "hosts.yml"
     inv.write_text(f"all:\n  hosts:\n    web1:\n      {name}: '{value}'\n")
     _refused(run_cli("install", "node_exporter", "-i", str(inv), "--yes", env=isolated_env), 4,
-             f"host web1: {name} is", "not a host name", env=isolated_env)
+             f"host web1: {name} is", "not a host name", env=isolated_env, figure=figure)
 
 
 def test_unknown_integration(inventory, isolated_env):
