@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from integration_agent.locks import HostLocks
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, ssh
 
 pytestmark = pytest.mark.lab
 HOSTS = ["lab1", "lab2", "lab3"]
@@ -53,7 +53,15 @@ def fresh(lab):
     return lab
 
 
-def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, isolated_env, figure):
+def host_leftovers(lab, host: str) -> list[str]:
+    """What an interrupted run may leave on a host: Ansible's temp dirs, a package manager still running."""
+    found = ssh(lab, host, "ls -d /root/.ansible/tmp/ansible-tmp-* /tmp/ansible-* 2>/dev/null; "
+                           "pgrep -a -x 'apt-get|apt|dpkg|unattended-upgr' || true").stdout
+    return found.split("\n") if found.strip() else []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_apply_stops_everything_and_records_unknown_hosts(fresh, isolated_env, figure, signum):
     runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
                  env=isolated_env)
@@ -63,16 +71,20 @@ def test_sigint_during_apply_stops_everything_and_records_unknown_hosts(fresh, i
         return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
 
     wait_for(applying, what="the apply stage")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     signalled = time.monotonic()
     stdout, stderr = proc.communicate(timeout=120)
-    figure("04 SIGINT mid-apply", "seconds to stop", round(time.monotonic() - signalled, 1))
+    check = f"04 {signal.Signals(signum).name} mid-apply"
+    figure(check, "seconds to stop", round(time.monotonic() - signalled, 1))
     assert proc.returncode == 130, stderr
     report = json.loads(stdout)
     assert report["status"] == "interrupted"
     assert {h["status"] for h in report["hosts"].values()} == {"unknown"}
-    figure("04 SIGINT mid-apply", "controller processes left at exit", len(run_processes()))
+    figure(check, "controller processes left at exit", len(run_processes()))
     wait_for(lambda: not run_processes(), timeout=10, what="run processes to end")
+    left = {host: host_leftovers(fresh, host) for host in HOSTS}
+    figure(check, "temp dirs and package managers left on the hosts", sum(map(len, left.values())))
+    assert left == {host: [] for host in HOSTS}
     assert not list((runs.parent / "locks").glob("*.lock")), "locks must be released"
     shown = run_cli("runs", "show", report["run_id"], env=isolated_env)
     assert "interrupted" in shown.stdout
