@@ -10,7 +10,7 @@ import pytest
 
 from integration_agent.lab.system import wait_gone
 from integration_agent.paths import KNOWLEDGE_DIR
-from tests.conftest import run_cli
+from tests.conftest import run_cli, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -90,3 +90,43 @@ def test_stopped_mirror_with_generated_playbooks_spends_no_model_call(lab, isola
         host = json.loads(proc.stdout)["hosts"]["lab3"]
         assert host["status"] == "failed" and not host["needs_rollback"]
         assert len(server.chat_requests) == 1, "a repository failure is not sent back to the model"
+
+
+def test_a_repository_answering_5xx_is_classified_and_leaves_the_host_untouched(lab, isolated_env, figure):
+    import http.server
+    import threading
+    from urllib.parse import urlsplit
+
+    lab.reset(["lab1"])
+    answered: list[str] = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            answered.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    stop_mirror(json.loads(lab.state_file.read_text())["mirror_pid"])
+    where = urlsplit(lab.mirror_url)
+    server = http.server.ThreadingHTTPServer((where.hostname, where.port), Unavailable)  # the mirror's address
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab1", "--json",
+                       env=isolated_env)
+    finally:
+        server.shutdown()
+        server.server_close()
+        lab.up(3)  # restarts the mirror
+    figure("05 repository 5xx", "requests the repository answered 503", len(answered))
+    assert proc.returncode == 11, proc.stdout + proc.stderr
+    host = json.loads(proc.stdout)["hosts"]["lab1"]
+    assert host["status"] == "failed" and host["cause"] == "repository_unreachable", host
+    assert not host["needs_rollback"] and host["changed"].get("recover") is None  # nothing to roll back
+    assert answered and len(answered) < 20, answered  # apt asked, and intagent did not keep retrying
+    installed = ssh(lab, "lab1", "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'").stdout.strip()
+    figure("05 repository 5xx", "hosts changed", int(installed or 0))
+    assert installed == "0"
