@@ -12,8 +12,10 @@ and shares everything else (event folding, redaction, events file, secrets file)
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import signal
 import shutil
 import sys
@@ -281,11 +283,35 @@ class Executor:
             reason = str(result.get("msg") or result.get("skip_reason") or "")
             if "check mode" in reason:
                 host.unpredictable.append(f"{task}: {reason}")
+            elif guarded_by_check_mode(str(data.get("task_path") or "")):
+                host.unpredictable.append(f"{task}: skipped in check mode (its condition reads ansible_check_mode)")
         elif name == "runner_on_ok" and result.get("changed"):
             change: dict[str, Any] = {"task": task}
             if result.get("diff"):
                 change["diff"] = result["diff"]
             host.changes.append(change)
+
+
+@functools.lru_cache(maxsize=512)
+def guarded_by_check_mode(task_path: str) -> bool:
+    """Does the task at ``task_path`` (``file:line``, as Ansible reports it) mention ``ansible_check_mode``
+    (in practice: a condition that skips it in check mode)? Such a task is skipped in a plan and runs in
+    apply, so what it does cannot be predicted: the plan lists it rather than counting it as ok. Read from
+    the task's own lines, up to its next sibling; a task that cannot be read is not guarded."""
+    path, _, line = task_path.rpartition(":")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()[int(line) - 1:]
+    except (OSError, ValueError):
+        return False
+    if not lines:
+        return False
+    dash = len(lines[0]) - len(lines[0].lstrip(" "))
+    for text in lines:
+        if text is not lines[0] and text.strip() and len(text) - len(text.lstrip(" ")) <= dash:
+            break  # the next task at the same level, or the end of the enclosing block
+        if "ansible_check_mode" in text:
+            return True
+    return False
 
 
 def marked_processes(marker: str) -> list[int]:
