@@ -95,7 +95,8 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     settings = settings or load_settings()
     rollout = _rollout(action, settings, batches, max_fail)
     ansible = ansible or AnsibleOptions()
-    found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
+    catalog = catalog or Catalog.for_settings(settings)
+    found = integration if not isinstance(integration, str) else catalog.get(integration)
     view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     require_vault_secret(view, (found.role_var(n) for n in found.manifest.parameters), ansible, ansible_secrets)
@@ -178,7 +179,7 @@ def _learner(settings: Settings):
         from .improvement import learn as learn_from
         from .knowledge import KnowledgeBase, default_db_path
 
-        with KnowledgeBase(default_db_path()) as kb:
+        with KnowledgeBase(default_db_path(), Catalog.for_settings(settings)) as kb:
             return learn_from(report, kb)
     return learn
 
@@ -206,7 +207,7 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     from .generation.service import build, export, use_sandbox
 
     settings = settings or load_settings()
-    found = Catalog().get(integration)
+    found = Catalog.for_settings(settings).get(integration)
     if inventory is not None:
         resolve_hosts(inventory, limit)
     sandboxed = use_sandbox(settings, warn or log.warning)
@@ -245,7 +246,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     if state.status != "interrupted":
         raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
     action = request["action"]
-    found = (catalog or Catalog()).get(request["integration"])
+    found = (catalog or Catalog.for_settings(settings)).get(request["integration"])
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role to resume with")
     ansible = AnsibleOptions.from_record(request.get("ansible") or {})
