@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Integration
-from .errors import ExecutionFailed, RecoveryFailed, TotalFailure, VerificationFailed
+from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
 from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
                       RunRequested, RunState, StepFinished, StepStarted)
@@ -541,7 +541,7 @@ class Lifecycle:
                 exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
             status = "failed" if good == 0 else "partial"
         if self._cancelled():
-            exit_code, status = 130, "interrupted"
+            exit_code, status = Interrupted.exit_code, "interrupted"
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),
                            fingerprint=self.fingerprint, started=started,
