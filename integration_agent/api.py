@@ -84,6 +84,10 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     percentage) roll an install or uninstall out batch by batch; each left None comes from the ``rollout``
     settings.
 
+    ``confirm(hosts) -> bool``, when given, is asked before hosts are changed, with each host's plan: before
+    apply (after the plan step) and before uninstall (after a check-mode preview of it); a no leaves the
+    hosts unchanged.
+
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
     """
