@@ -96,6 +96,7 @@ def test_contract(integration):
         spec = main_spec[var]
         assert spec.get("type", "str") == param.type, var
         assert bool(spec.get("required", False)) == param.required, var
+        assert not param.secret or spec.get("no_log") is True, f"{var} is a secret: its spec needs no_log"
         if not param.required and param.default is not None:
             defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
             assert spec.get("default") == param.default == defaults.get(var), var
