@@ -145,6 +145,13 @@ def _directories(paths: list[Path]) -> list[Path]:
     return paths
 
 
+def _writable_directory(path: Path | None) -> Path | None:
+    """An existing directory intagent may write in (it is only used where /dev/shm is missing: say so now)."""
+    if path is not None and not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+        raise ValueError(f"{path} is not a writable directory")
+    return path
+
+
 class Settings(_Strict):
     """All of intagent's settings."""
 
@@ -154,6 +161,9 @@ class Settings(_Strict):
         default_factory=list, description="More folders laid out like the project's (knowledge/NAME/, roles/NAME/), "
         "searched after it and before plugin packages; INTAGENT_INTEGRATIONS_PATH separates them with "
         f"{os.pathsep!r}.")
+    secrets_dir: Annotated[Union[UserPath, None], AfterValidator(_writable_directory)] = Field(
+        None, description="Folder for the files that hold a run's secrets when /dev/shm is missing or not "
+        "writable; without it such a run is refused, since the system's temporary folder is often a disk.")
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

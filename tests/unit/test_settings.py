@@ -122,3 +122,9 @@ def test_an_integrations_path_that_is_no_directory_names_the_variable(tmp_path, 
     with pytest.raises(ConfigError, match=r"INTAGENT_INTEGRATIONS_PATH: integrations_path: .*not a directory: .*typo"):
         load_settings(cwd=tmp_path, env=env)
 
+
+def test_secrets_dir_must_be_a_writable_directory(tmp_path, isolated_env):
+    assert load_settings(cwd=tmp_path, env={}).secrets_dir is None
+    assert load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path)}).secrets_dir == tmp_path
+    with pytest.raises(ConfigError, match=r"INTAGENT_SECRETS_DIR: secrets_dir: .*not a writable directory"):
+        load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path / "absent")})
