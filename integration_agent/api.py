@@ -19,6 +19,7 @@ from .render import render
 from .locks import HostLocks
 from .rollout import Rollout, RolloutPlan
 from .runs import MARKER_FILE, RunDir, new_run_id
+from .scratch import Scratch
 from .settings import Settings, load_settings
 from .streaming import make_executor
 
@@ -40,16 +41,19 @@ class PingReport:
 
 def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings | None = None,
          on_event: EventSink | None = None, cancel: threading.Event | None = None,
-         ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None) -> PingReport:
+         ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
+         scratch: Scratch | None = None) -> PingReport:
     """Ping every host the inventory (and limit) targets, through intagent's own runner."""
     settings = settings or load_settings()
-    targets = resolve_hosts(inventory, limit, options=ansible, secrets=ansible_secrets)
+    scratch = scratch or Scratch.for_settings(settings)
+    targets = resolve_hosts(inventory, limit, options=ansible, secrets=ansible_secrets, scratch=scratch)
+    _refuse_secrets_on_disk(scratch, {}, ansible_secrets)
     run = RunDir.create(settings.runs_dir)
     run.write_json("request.json", {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
                                     "limit": limit, "targets": targets, "ansible": (ansible or AnsibleOptions()).recorded(),
                                     "created": datetime.now(timezone.utc).isoformat()})
     playbook = run.playbook("ping.yml", render("ping.yml.j2"))
-    result = make_executor(settings, ansible, ansible_secrets).run(
+    result = make_executor(settings, ansible, ansible_secrets, scratch).run(
         playbook, sources(inventory), limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
     hosts: dict[str, dict[str, Any]] = {}
     for host in targets:
@@ -74,7 +78,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
                catalog: Catalog | None = None, generate: bool = False, llm=None, steps=(),
                ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
-               batches=None, max_fail=None):
+               batches=None, max_fail=None, scratch: Scratch | None = None):
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
@@ -84,8 +88,14 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     percentage) roll an install or uninstall out batch by batch; each left None comes from the ``rollout``
     settings.
 
+    ``confirm(hosts) -> bool``, when given, is asked before hosts are changed, with each host's plan: before
+    apply (after the plan step) and before uninstall (after a check-mode preview of it); a no leaves the
+    hosts unchanged. ``scratch`` decides where the run's private files go (default: ``/dev/shm``, else the
+    ``secrets_dir`` setting).
+
     Everything that can be checked before touching a host is checked first (integration, parameters,
-    inventory, limit); a failure there raises and starts no playbook. Host outcomes are in the report.
+    inventory, limit, a safe folder for the run's secrets); a failure there raises and starts no playbook.
+    Host outcomes are in the report.
     """
     from .lifecycle import ACTIONS
     from .params import resolve
@@ -95,12 +105,15 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     settings = settings or load_settings()
     rollout = _rollout(action, settings, batches, max_fail)
     ansible = ansible or AnsibleOptions()
-    found = integration if not isinstance(integration, str) else (catalog or Catalog()).get(integration)
-    view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets)
+    catalog = catalog or Catalog.for_settings(settings)
+    found = integration if not isinstance(integration, str) else catalog.get(integration)
+    scratch = scratch or Scratch.for_settings(settings)
+    view = inspect_inventory(inventory, limit, options=ansible, secrets=ansible_secrets, scratch=scratch)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     require_vault_secret(view, (found.role_var(n) for n in found.manifest.parameters), ansible, ansible_secrets)
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
     params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"), provided=provided)
+    _refuse_secrets_on_disk(scratch, params.secrets, ansible_secrets)
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
     targets = view.hosts
     generated = None
@@ -124,7 +137,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
         run.write_json("request.json", record)
         lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
                                on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
-                               ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned)
+                               ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned, scratch=scratch)
         with run.owned():
             _record_marker(run, lifecycle)
             return lifecycle.execute(action)
@@ -148,6 +161,13 @@ def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
         raise IntegrationError(f"bad rollout: {exc}") from None
 
 
+def _refuse_secrets_on_disk(scratch: Scratch, secrets: dict[str, str], ansible_secrets: AnsibleSecrets | None) -> None:
+    """ConfigError now, before any run directory or playbook, when the run has a secret to write (a secret
+    parameter, a become or vault password) and no folder it may go to (``scratch``)."""
+    passwords = ansible_secrets is not None and bool(ansible_secrets.become_password or ansible_secrets.vault_password)
+    scratch.folder(secrets=bool(secrets) or passwords)
+
+
 def _with_inventory_secrets(secrets: AnsibleSecrets | None, view: InventoryView,
                             secret_vars: list[str]) -> AnsibleSecrets:
     """``secrets`` plus the plain values of secret parameters the inventory holds, to be masked."""
@@ -162,12 +182,13 @@ def _locks(settings: Settings) -> HostLocks:
 
 
 def _lifecycle(found, inventory, targets: list[str], params, run: RunDir, settings: Settings, *,
-               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None, **options):
+               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
+               scratch: Scratch | None = None, **options):
     """A Lifecycle wired to this settings' executor and learner (shared by run_action and resume)."""
     from .lifecycle import Lifecycle
 
     return Lifecycle(found, inventory, targets, params, run,
-                     executor=make_executor(settings, ansible, ansible_secrets),
+                     executor=make_executor(settings, ansible, ansible_secrets, scratch),
                      learner=_learner(settings), **options)
 
 
@@ -180,7 +201,7 @@ def _learner(settings: Settings):
         from .improvement import learn as learn_from
         from .knowledge import KnowledgeBase, default_db_path
 
-        with KnowledgeBase(default_db_path()) as kb:
+        with KnowledgeBase(default_db_path(), Catalog.for_settings(settings)) as kb:
             return learn_from(report, kb)
     return learn
 
@@ -208,7 +229,7 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     from .generation.service import build, export, use_sandbox
 
     settings = settings or load_settings()
-    found = Catalog().get(integration)
+    found = Catalog.for_settings(settings).get(integration)
     if inventory is not None:
         resolve_hosts(inventory, limit)
     sandboxed = use_sandbox(settings, warn or log.warning)
@@ -228,7 +249,8 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
 
 
 def resume(run_id: str, *, settings: Settings | None = None, on_event=None, cancel: threading.Event | None = None,
-           catalog: Catalog | None = None, ansible_secrets: AnsibleSecrets | None = None):
+           catalog: Catalog | None = None, ansible_secrets: AnsibleSecrets | None = None,
+           scratch: Scratch | None = None):
     """Continue an interrupted run from its checkpoint, in the same run directory and journal.
 
     An interrupted apply is reconciled first: check mode on the hosts whose state is unknown decides what
@@ -251,15 +273,17 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     if state.status != "interrupted":
         raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
     action = request["action"]
-    found = (catalog or Catalog()).get(request["integration"])
+    found = (catalog or Catalog.for_settings(settings)).get(request["integration"])
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role to resume with")
     ansible = AnsibleOptions.from_record(request.get("ansible") or {})
     recorded_inventory = request["inventory"]
     inventory = [Path(p) for p in ([recorded_inventory] if isinstance(recorded_inventory, str) else recorded_inventory)]
-    view = inspect_inventory(inventory, request.get("limit"), options=ansible, secrets=ansible_secrets)
+    scratch = scratch or Scratch.for_settings(settings)
+    view = inspect_inventory(inventory, request.get("limit"), options=ansible, secrets=ansible_secrets, scratch=scratch)
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
     secrets = resolve(found, (), require=action in ("plan", "install"), provided=provided).secrets
+    _refuse_secrets_on_disk(scratch, secrets, ansible_secrets)
     recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != "********"}
     params = ResolvedParams(recorded, secrets)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
@@ -270,7 +294,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
         lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
                                on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets,
-                               rollout=rollout)
+                               rollout=rollout, scratch=scratch)
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status

@@ -2,20 +2,21 @@
 
 An integration called ``NAME`` is a folder holding ``knowledge/NAME/integration.yml`` (the manifest),
 ``roles/NAME/`` (entry points ``main`` = install, ``verify``, ``uninstall``) and ``molecule/NAME/``. The
-project's own folder is searched first; a third-party package adds integrations by declaring an entry
-point in the group ``intagent.integrations`` whose value is a module with a ``ROOT`` path (or a callable
-returning one) laid out the same way.
+project's own folder is searched first, then the folders of the ``integrations_path`` setting (given to
+the catalog as ``paths``: a catalog made without them has none); a third-party package adds integrations
+by declaring an entry point in the group ``intagent.integrations`` whose value is a module with a ``ROOT``
+path (or a callable returning one) laid out the same way.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import IntegrationError
 from .yamlfile import read_yaml
 from .paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 ENTRY_POINT_GROUP = "intagent.integrations"
 ENTRY_POINTS = ("main", "verify", "uninstall")
@@ -219,10 +223,10 @@ def load_manifest(path: Path) -> Manifest:
     return manifest
 
 
-def _roots() -> list[tuple[Path, str]]:
+def _roots(paths: Sequence[Path] = ()) -> list[tuple[Path, str]]:
+    """The folders to search, in order, each with its origin: the project, ``paths``, then plugins."""
     roots = [(PROJECT_ROOT, "project")]
-    for extra in filter(None, os.environ.get("INTAGENT_INTEGRATIONS_PATH", "").split(os.pathsep)):
-        roots.append((Path(extra), extra))
+    roots.extend((Path(path), str(path)) for path in paths)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -236,10 +240,20 @@ def _roots() -> list[tuple[Path, str]]:
 
 
 class Catalog:
-    """Every integration that can be found, by name."""
+    """Every integration that can be found, by name.
 
-    def __init__(self, roots: list[tuple[Path, str]] | None = None) -> None:
-        self._roots = roots if roots is not None else _roots()
+    ``roots`` replaces the search entirely (tests); otherwise the project, ``paths`` (the
+    ``integrations_path`` setting) and the plugin packages are searched, the first folder to name an
+    integration winning.
+    """
+
+    def __init__(self, roots: list[tuple[Path, str]] | None = None, *, paths: Sequence[Path] = ()) -> None:
+        self._roots = roots if roots is not None else _roots(paths)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Catalog:
+        """The catalog a command sees: the project's integrations, the ``integrations_path`` setting's, plugins'."""
+        return cls(paths=settings.integrations_path)
 
     @cached_property
     def integrations(self) -> dict[str, Integration]:

@@ -9,7 +9,7 @@ unreachable host) are values in a report, not exceptions.
     +-- InventoryError                 exit 4   inventory does not parse or matches no host
     +-- IntegrationError               exit 5   unknown integration, bad manifest or parameter
     +-- LabError                       exit 6   the lab cannot be built here (not root, missing tool)
-    +-- ValidationFailed               exit 7   generated content failed a gate
+    +-- ValidationFailed               exit 7   content failed a gate (``intagent audit``)
     +-- HostBusy                       exit 9   another run is changing one of the hosts
     +-- GenerationFailed               exit 8   the model never produced a valid plan
     +-- ExecutionFailed                exit 10  the run failed on some hosts (partial failure)
@@ -17,6 +17,11 @@ unreachable host) are values in a report, not exceptions.
     +-- VerificationFailed             exit 12  the integration was applied but does not work
     +-- RecoveryFailed                 exit 13  a rollback did not leave the host clean
     +-- Interrupted                    exit 130 the run was stopped (Ctrl-C, SIGTERM)
+
+The outcome of a run on its hosts is a value, so the run's report carries the exit code of the class
+that names it (``ExecutionFailed``, ``TotalFailure``, ``VerificationFailed``, ``RecoveryFailed``,
+``Interrupted``) and the CLI exits with that code; the other classes are raised. Ctrl-C outside a run
+(``KeyboardInterrupt``) exits with ``Interrupted``'s code too.
 
 Exit code 2 is reserved for command-line usage errors, which typer reports itself.
 """

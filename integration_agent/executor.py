@@ -1,9 +1,10 @@
 """The executor: runs one playbook with ansible-runner and turns its events into per-host results.
 
-Each run gets a fresh private data dir on a memory file system (``/dev/shm`` when it exists), so that
-ansible-runner's own artifacts (which hold the command line, environment and raw events) never reach
-the disk; only redacted events are kept, in the caller's run directory. Secret variables are handed
-to Ansible in a 0600 vars file in that private dir, which is removed when the run ends.
+Each run gets a fresh private data dir on a memory file system (``/dev/shm``; see ``scratch`` for a
+machine without one), so that ansible-runner's own artifacts (which hold the command line, environment
+and raw events) never reach the disk; only redacted events are kept, in the caller's run directory.
+Secret variables are handed to Ansible in a 0600 vars file in that private dir, which is removed when
+the run ends.
 
 ``Executor`` runs Ansible here; ``streaming.StreamingExecutor`` sends the same job to a worker process
 and shares everything else (event folding, redaction, events file, secrets file).
@@ -19,7 +20,6 @@ import re
 import signal
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +31,7 @@ from typing import Any, Literal
 from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
 from .paths import ANSIBLE_CFG, ROLES_DIR
 from .redact import Redactor
+from .scratch import Scratch
 
 MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]
@@ -103,16 +104,6 @@ class PlaybookRun:
         return sorted(h for h, r in self.hosts.items() if not r.succeeded)
 
 
-def memory_dir() -> str | None:
-    """A memory file system to keep job files on (None: none here, use the default temporary dir)."""
-    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-
-
-def fresh_private_dir(prefix: str = "intagent-run-") -> Path:
-    """A new 0700 directory on a memory file system when there is one."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=memory_dir()))
-
-
 @dataclass
 class Job:
     """One playbook run, as ``Executor.run`` prepared it for ansible-runner."""
@@ -159,11 +150,13 @@ class Executor:
     """Runs playbooks through ansible-runner's Python API, in the operator's Ansible environment."""
 
     def __init__(self, *, forks: int | None = None, timeout: int | None = None,
-                 options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None) -> None:
+                 options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
+                 scratch: Scratch | None = None) -> None:
         self.options = options or AnsibleOptions()
         self.forks = self.options.forks or forks
         self.timeout = timeout
         self.secrets = secrets or AnsibleSecrets()
+        self.scratch = scratch or Scratch()  # where each run's private dir goes (refused for secrets on disk)
         # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
         # marker, so an interrupted run can find and stop all of them.
         self.marker = uuid.uuid4().hex
@@ -193,7 +186,8 @@ class Executor:
         if self.secrets.become_password:
             secrets["ansible_become_password"] = self.secrets.become_password
         redact = Redactor([*secrets.values(), *self.secret_values])
-        private = fresh_private_dir()
+        # First: a run whose secrets would land on a disk is refused before anything starts.
+        private = self.scratch.private_dir("intagent-run-", secrets=bool(secrets or self.secrets.vault_password))
         hosts: dict[str, HostRun] = {}
         seen = {"stats": False, "count": 0}
         sink = open(events_file, "a", encoding="utf-8") if events_file else None

@@ -18,7 +18,8 @@ from typing import Any
 
 from .ansible_env import VAULT_PASSWORD_ENV, AnsibleOptions, AnsibleSecrets, has_vault_source, layered
 from .errors import InventoryError
-from .executor import fresh_private_dir, venv_path, write_secret
+from .executor import venv_path, write_secret
+from .scratch import Scratch
 
 Inventories = Path | Sequence[Path]
 
@@ -68,9 +69,10 @@ def sources(inventory: Inventories) -> list[Path]:
 
 
 def inspect_inventory(inventory: Inventories, limit: str | None = None, *, options: AnsibleOptions | None = None,
-                      secrets: AnsibleSecrets | None = None) -> InventoryView:
+                      secrets: AnsibleSecrets | None = None, scratch: Scratch | None = None) -> InventoryView:
     """Parse the inventory the way the run will (the operator's Ansible configuration, vault secrets);
-    raise InventoryError when it or the limit is unusable."""
+    raise InventoryError when it or the limit is unusable. The vault password file goes where ``scratch``
+    says (ConfigError when nowhere safe)."""
     paths = sources(inventory)
     for path in paths:
         if not path.exists():
@@ -80,9 +82,10 @@ def inspect_inventory(inventory: Inventories, limit: str | None = None, *, optio
     args = ["ansible-inventory", *[a for p in paths for a in ("-i", str(p))], "--list", *options.vault_args()]
     if limit:
         args += ["--limit", limit]
-    private = fresh_private_dir("intagent-inventory-")
+    vault = secrets is not None and bool(secrets.vault_password)
+    private = (scratch or Scratch()).private_dir("intagent-inventory-", secrets=vault)
     try:
-        if secrets is not None and secrets.vault_password:
+        if vault:
             args += ["--vault-password-file", str(write_secret(private / "vault.pass", secrets.vault_password))]
         env = {**os.environ, **layered().env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(private / "tmp")}
         try:
@@ -108,9 +111,9 @@ def inspect_inventory(inventory: Inventories, limit: str | None = None, *, optio
 
 
 def resolve_hosts(inventory: Inventories, limit: str | None = None, *, options: AnsibleOptions | None = None,
-                  secrets: AnsibleSecrets | None = None) -> list[str]:
+                  secrets: AnsibleSecrets | None = None, scratch: Scratch | None = None) -> list[str]:
     """The hosts a run would target; raise InventoryError when the inventory or the limit is unusable."""
-    return inspect_inventory(inventory, limit, options=options, secrets=secrets).hosts
+    return inspect_inventory(inventory, limit, options=options, secrets=secrets, scratch=scratch).hosts
 
 
 # Variables that end up as words of the ssh command line: a value with anything but these characters (a

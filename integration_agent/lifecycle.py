@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Integration
-from .errors import ExecutionFailed, RecoveryFailed, TotalFailure, VerificationFailed
+from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
 from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
                       RunRequested, RunState, StepFinished, StepStarted)
@@ -55,7 +55,12 @@ STAGES: dict[str, dict[str, Any]] = {
     "verify": {"entry": "verify", "check": False, "diff": False},
     "recover": {"entry": "uninstall", "check": False, "diff": False},
     "uninstall": {"entry": "uninstall", "check": False, "diff": False},
+    # What uninstall would remove, shown before asking (only when there is someone to ask).
+    "preview": {"entry": "uninstall", "check": True, "diff": True},
 }
+# The steps that change hosts: with a ``confirm``, each is shown in check mode first and asked about.
+# apply follows its own plan step; uninstall has none, so the question brings its preview.
+CONFIRMED: dict[str, str] = {"apply": "applied", "uninstall": "uninstalled"}
 
 StageEvent = Callable[[str, dict[str, Any]], None]
 # The steps after the batches of a rolling run (with the custom steps after them): once, on every host.
@@ -259,11 +264,7 @@ class Lifecycle:
         current = None
         for step in steps:
             current = _name(step)
-            if step == "apply" and self.confirm is not None and not self.confirm({h.host: h for h in self._scope()}):
-                self.declined = True
-                for host in self._in_play():
-                    host.status = "unchanged"
-                    host.failures.append("not applied: the plan was not confirmed")
+            if self._declined(step):
                 break
             self.journal.append(StepStarted(current, tuple(h.host for h in self._in_play())))
             if isinstance(step, CustomStep):
@@ -279,6 +280,20 @@ class Lifecycle:
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
+
+    def _declined(self, step: str | CustomStep) -> bool:
+        """With a ``confirm``, ask before a step that changes hosts, showing its plan; True when declined."""
+        if self.confirm is None or not isinstance(step, str) or step not in CONFIRMED:
+            return False
+        if step == "uninstall":
+            self._preview_uninstall()
+        if self.confirm({h.host: h for h in self._scope()}):
+            return False
+        self.declined = True
+        for host in self._in_play():
+            host.status = "unchanged"
+            host.failures.append(f"not {CONFIRMED[step]}: the plan was not confirmed")
+        return True
 
     # -- batches ----------------------------------------------------------------------------------
     def _batches(self, action: str, table: list[str | CustomStep], resume: ResumePoint | None) -> str | None:
@@ -375,9 +390,10 @@ class Lifecycle:
             return False
         return True
 
-    def _check_mode(self, hosts: list[HostReport], label: str) -> list[HostReport]:
-        """Check-mode run (the plan): hosts become planned or unchanged; return those that failed it."""
-        result = self._run("plan", hosts)
+    def _check_mode(self, hosts: list[HostReport], label: str, stage: str = "plan") -> list[HostReport]:
+        """Check-mode run of ``stage`` (the plan, or uninstall's preview): hosts become planned or unchanged;
+        return those that failed it."""
+        result = self._run(stage, hosts)
         failed: list[HostReport] = []
         if result is None:
             return failed
@@ -393,6 +409,12 @@ class Lifecycle:
 
     def _stage_plan(self, action: str) -> None:
         for host in self._check_mode(self._in_play(), "plan"):
+            host.status = "failed"
+
+    def _preview_uninstall(self) -> None:
+        """What uninstall would remove on each host (check mode), for the question; hosts it fails on are
+        left alone."""
+        for host in self._check_mode(self._in_play(), "preview", stage="preview"):
             host.status = "failed"
 
     def _stage_reconcile(self, action: str) -> None:
@@ -488,7 +510,7 @@ class Lifecycle:
             if self._settle(host, outcome, result, "uninstall"):
                 assert outcome is not None
                 host.status = "uninstalled" if outcome.changed else "unchanged"
-            elif host.status == "pending":
+            elif host.status not in ("unreachable", "unknown"):  # pending, or planned by the preview
                 host.status = "failed"
 
     def _check_fingerprint(self) -> None:
@@ -550,7 +572,7 @@ class Lifecycle:
                 exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
             status = "failed" if good == 0 else "partial"
         if self._cancelled():
-            exit_code, status = 130, "interrupted"
+            exit_code, status = Interrupted.exit_code, "interrupted"
         self._classify()
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),

@@ -1,7 +1,8 @@
 """Turning ``--var KEY=VALUE`` pairs, ``-e @FILE`` files, environment variables and prompts into role variables.
 
-Values are checked against the manifest: unknown names, wrong types, missing required values and
-secrets passed on the command line are errors (exit 5) raised before any playbook starts.
+Values are checked against the manifest: unknown names, wrong types, values outside their pattern, missing
+required values and secrets passed on the command line are errors (exit 5) raised before any playbook
+starts. A secret's value is never quoted in an error.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ def _coerce(name: str, param: Parameter, raw: Any, origin: str) -> Any:
     return value
 
 
+def _secret(name: str, param: Parameter, raw: Any, origin: str) -> str:
+    """A secret value checked against the parameter's pattern like any other, without ever quoting it."""
+    value = str(raw)
+    if value and param.problem(value):
+        rule = f"its pattern {param.pattern!r}" if param.pattern else f"the directories {param.within}"
+        raise IntegrationError(f"{origin}: secret parameter {name!r} does not match {rule} (value not shown)")
+    return value
+
+
 def read_vars_file(text: str) -> dict[str, Any]:
     """The mapping of a ``-e @FILE`` argument (YAML or JSON, like ansible-playbook's)."""
     return read_mapping(Path(text[1:]).expanduser(), IntegrationError, "parameters", what="-e: ")
@@ -91,7 +101,7 @@ def _given(integration: Integration, pairs: Iterable[str]) -> tuple[dict[str, An
                 raise IntegrationError(f"--var {key}: {key!r} is a secret and is not accepted on the command line",
                                        hint=f"{where}, or put it in a file given as -e @FILE")
             if params[key].secret:
-                secrets[key] = str(raw)
+                secrets[key] = _secret(key, params[key], raw, origin)
             else:
                 given[key] = _coerce(key, params[key], raw, origin)
     return given, secrets
@@ -115,11 +125,15 @@ def resolve(integration: Integration, pairs: Iterable[str] = (), *, env: Mapping
     for name, param in params.items():
         var = integration.role_var(name)
         if param.secret:
-            value = given_secrets.get(name) or (env.get(param.env) if param.env else None)
+            value = given_secrets.get(name)
+            if not value and param.env and env.get(param.env):
+                value = _secret(name, param, env[param.env], f"environment variable {param.env}")
             if not value and var in provided:
                 continue  # the inventory's own value (often vault-encrypted) reaches the role
-            if not value and prompt is not None and require:
+            # Only a required secret is asked for: an optional one (a proxy) left out keeps the role's default.
+            if not value and prompt is not None and require and param.required:
                 value = prompt(name, param)
+                value = value and _secret(name, param, value, "the prompt")
             if value:
                 secrets[var] = str(value)
             elif param.required and require:

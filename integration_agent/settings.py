@@ -127,11 +127,43 @@ class RolloutSettings(_Strict):
         return Rollout(tuple(self.batches), self.max_fail)
 
 
+def _path_list(value: Any) -> Any:
+    """A list of paths; a string (an environment variable's value) is split at ``os.pathsep``, like PATH,
+    and an empty one (or null) is no path."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [part for part in str(value).split(os.pathsep) if part]
+    return value
+
+
+def _directories(paths: list[Path]) -> list[Path]:
+    """Every path names an existing directory: a typo must not hide an integration without a word."""
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise ValueError(f"not a directory: {', '.join(missing)}")
+    return paths
+
+
+def _writable_directory(path: Path | None) -> Path | None:
+    """An existing directory intagent may write in (it is only used where /dev/shm is missing: say so now)."""
+    if path is not None and not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+        raise ValueError(f"{path} is not a writable directory")
+    return path
+
+
 class Settings(_Strict):
     """All of intagent's settings."""
 
     runs_dir: UserPath = Field(default_factory=lambda: _state_home() / "intagent" / "runs",
                            description="Where each run keeps its directory.")
+    integrations_path: Annotated[list[UserPath], BeforeValidator(_path_list), AfterValidator(_directories)] = Field(
+        default_factory=list, description="More folders laid out like the project's (knowledge/NAME/, roles/NAME/), "
+        "searched after it and before plugin packages; INTAGENT_INTEGRATIONS_PATH separates them with "
+        f"{os.pathsep!r}.")
+    secrets_dir: Annotated[Union[UserPath, None], AfterValidator(_writable_directory)] = Field(
+        None, description="Folder for the files that hold a run's secrets when /dev/shm is missing or not "
+        "writable; without it such a run is refused, since the system's temporary folder is often a disk.")
     lab: LabSettings = Field(default_factory=LabSettings)
     ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -27,8 +27,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import ConfigError, ExecutionFailed
 from .ansible_env import AnsibleOptions, AnsibleSecrets, quote_args
-from .executor import MARKER_ENV, Executor, Job, Status, fresh_private_dir, memory_dir, secret_args, venv_path
+from .executor import MARKER_ENV, Executor, Job, Status, secret_args, venv_path
 from .paths import ROLES_DIR
+from .scratch import Scratch
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -39,10 +40,12 @@ HINT = "see ansible.worker_command (INTAGENT_ANSIBLE_WORKER_COMMAND)"
 
 
 def make_executor(settings: Settings, options: AnsibleOptions | None = None,
-                  secrets: AnsibleSecrets | None = None) -> Executor:
-    """The executor ``settings.ansible.executor`` names, with the operator's Ansible options."""
+                  secrets: AnsibleSecrets | None = None, scratch: Scratch | None = None) -> Executor:
+    """The executor ``settings.ansible.executor`` names, with the operator's Ansible options; its jobs'
+    private files go where ``scratch`` says (default: the ``secrets_dir`` setting's rule)."""
     ansible = settings.ansible
-    common = {"forks": ansible.forks, "timeout": ansible.timeout, "options": options, "secrets": secrets}
+    common = {"forks": ansible.forks, "timeout": ansible.timeout, "options": options, "secrets": secrets,
+              "scratch": scratch or Scratch.for_settings(settings)}
     if ansible.executor == "streaming":
         return StreamingExecutor(**common, worker_command=shlex.split(ansible.worker_command))
     return Executor(**common)
@@ -79,9 +82,10 @@ class StreamingExecutor(Executor):
         }
         statuses: list[dict[str, Any]] = []
         # The worker's TMPDIR: it unpacks the job (secrets included) into a private dir made there.
-        scratch = fresh_private_dir("intagent-worker-")
+        secret = bool(job.secret_files)
+        scratch = self.scratch.private_dir("intagent-worker-", secrets=secret)
         try:
-            with _temp_files_in(memory_dir()):
+            with _temp_files_in(self.scratch.folder(secrets=secret)):
                 worker = _Worker(self.worker_command, {**os.environ, "PATH": venv_path(), "TMPDIR": str(scratch),
                                                        MARKER_ENV: self.marker})
                 with worker.watched(cancel):
@@ -241,8 +245,8 @@ class _TempDir:
 
     ansible-runner zips the private data dir, secret vars file included, into a temporary file of
     ``tempfile``'s default directory (``/tmp``, often a disk) on its way to the worker; during a streamed
-    run that file goes to the memory file system instead. Counted, so that overlapping runs in threads
-    restore the default only when the last one ends.
+    run that file goes to the job's scratch folder (the memory file system) instead. Counted, so that
+    overlapping runs in threads restore the default only when the last one ends.
     """
 
     def __init__(self) -> None:
@@ -251,10 +255,10 @@ class _TempDir:
         self._saved: str | None = None
 
     @contextlib.contextmanager
-    def __call__(self, directory: str | None) -> Iterator[None]:
+    def __call__(self, directory: str | Path | None) -> Iterator[None]:
         with self._lock:
             if self._users == 0:
-                self._saved, tempfile.tempdir = tempfile.tempdir, directory or tempfile.tempdir
+                self._saved, tempfile.tempdir = tempfile.tempdir, str(directory) if directory else tempfile.tempdir
             self._users += 1
         try:
             yield

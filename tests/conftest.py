@@ -17,8 +17,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
             timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run ``intagent ARGS`` exactly as a user would, in a clean environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("INTAGENT_")}
+    merged = {**base, **(env or {})}
+    # This checkout's package, whatever ``cwd`` is: a venv shared with another checkout (a git worktree)
+    # may hold an editable install of that one, which would answer instead.
+    merged["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), merged.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "integration_agent", *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, cwd=cwd or REPO, timeout=timeout, check=False)
+                          env=merged, cwd=cwd or REPO, timeout=timeout, check=False)
 
 
 def local_and_closed_inventory(tmp_path: Path) -> Path:

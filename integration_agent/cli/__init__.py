@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import __version__
-from ..errors import IntagentError
+from ..errors import IntagentError, Interrupted
 from . import audit as audit_cli
 from . import catalog as catalog_cli
 from . import collection as collection_cli
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("intagent: interrupted", markup=False)
-        sys.exit(130)
+        sys.exit(Interrupted.exit_code)
 
 
 __all__ = ["app", "main", "console"]

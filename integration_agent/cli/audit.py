@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from .output import print_json
 
         settings = state(ctx).settings()
-        found = Catalog().get(name)
+        found = Catalog.for_settings(settings).get(name)
         if not found.has_role:
             raise IntegrationError(f"{name} has no curated role to audit",
                                    hint="generated plans are audited by: intagent generate NAME --sandbox")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import console
+from .common import console, state
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -14,14 +14,15 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     @app.command("list")
-    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        """List the integrations intagent knows (this project's and installed plugins')."""
+    def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List the integrations intagent knows (this project's, the integrations_path setting's and
+        installed plugins')."""
         from rich.text import Text
 
         from ..catalog import Catalog
         from .output import new_table, print_json
 
-        items = Catalog().integrations
+        items = Catalog.for_settings(state(ctx).settings()).integrations
         if as_json:
             print_json([{"name": i.name, "version": i.manifest.version, "description": i.manifest.description,
                          "curated_role": i.has_role, "origin": i.origin} for i in items.values()])
@@ -33,14 +34,14 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
     @app.command("show")
-    def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def show(ctx: typer.Context, name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Show one integration: parameters, platforms, footprint and sources."""
         from rich.text import Text
 
         from ..catalog import Catalog
         from .output import print_json
 
-        catalog = Catalog()
+        catalog = Catalog.for_settings(state(ctx).settings())
         item = catalog.get(name)
         manifest = item.manifest
         failures = _known_failures(catalog, item.name)

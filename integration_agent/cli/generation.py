@@ -62,9 +62,11 @@ def register(app: typer.Typer) -> None:
     def promote(ctx: typer.Context, run_id: str,
                 force: Annotated[bool, typer.Option("--force", help="Replace an existing curated role.")] = False) -> None:
         """Turn a validated generation (a `generate` run) into roles/NAME and molecule/NAME for review."""
+        from ..catalog import Catalog
         from ..generation.promote import promote as promote_run
 
-        written = promote_run(state(ctx).settings().runs_dir, run_id, force=force)
+        settings = state(ctx).settings()
+        written = promote_run(settings.runs_dir, run_id, force=force, catalog=Catalog.for_settings(settings))
         for path in written:
             print(path)
 

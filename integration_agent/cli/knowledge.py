@@ -7,15 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, strip_control
+from .common import console, err_console, state, strip_control
 
 app = typer.Typer(no_args_is_help=True, help="Knowledge documents: search them with citations, add new ones.")
 
 
-def _open():
+def _open(ctx: typer.Context):
+    from ..catalog import Catalog
     from ..knowledge import KnowledgeBase, default_db_path
 
-    kb = KnowledgeBase(default_db_path())
+    kb = KnowledgeBase(default_db_path(), Catalog.for_settings(state(ctx).settings()))
     for problem in kb.stats().problems:
         err_console.print(f"intagent: warning: not indexed: {problem}", markup=False, soft_wrap=True)
     return kb
@@ -23,6 +24,7 @@ def _open():
 
 @app.command("search")
 def search(
+    ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for (any text; no query syntax).")],
     integration: Annotated[Optional[str], typer.Option("--integration", help="Only this integration.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=50, help="Passages to show.")] = 5,
@@ -31,7 +33,7 @@ def search(
     """Find the passages that best match QUERY, each with the id to cite and its source."""
     from .output import print_json
 
-    with _open() as kb:
+    with _open(ctx) as kb:
         passages = kb.search(query, integration=integration, limit=limit)
     if as_json:
         print_json([p.to_json() for p in passages])
@@ -56,6 +58,7 @@ def search(
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Markdown document with front matter (title, source, retrieved, "
                                                "applies_to).", exists=True, dir_okay=False)],
     integration: Annotated[str, typer.Option("--integration", help="Integration the document is about.")],
@@ -63,7 +66,7 @@ def add(
     """Validate a document, copy it into the integration's knowledge folder and index it."""
     from ..knowledge import load_document
 
-    with _open() as kb:
+    with _open(ctx) as kb:
         dest = kb.add(path, integration)
     chunks = load_document(dest, integration).chunks
     console.print(f"added {dest}: {len(chunks)} passages, {chunks[0].id} .. #{chunks[-1].ordinal}", markup=False)

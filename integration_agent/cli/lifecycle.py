@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 from pathlib import Path
@@ -20,7 +21,8 @@ LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible 
 VarOpt = Annotated[Optional[list[str]], typer.Option(
     "--var", "-e", metavar="KEY=VALUE|@FILE", help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the plan.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (on a terminal the plan "
+                                                          "is shown and confirmed first; off one nobody is asked).")]
 GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "
                                                                "knowledge (gated) instead of the curated role.")]
 BatchOpt = Annotated[Optional[list[str]], typer.Option(
@@ -31,6 +33,9 @@ MaxFailOpt = Annotated[Optional[str], typer.Option(
     "(default: setting rollout.max_fail, else 0 with batches: any failure stops).")]
 
 _EVENT_WORDS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
+_CHECK_MODE = ("plan", "preview")  # stages that only say what would change (install's plan, uninstall's)
+# The actions that ask on a terminal before changing hosts, and their question.
+_QUESTIONS = {"install": "Apply to {} host(s)?", "uninstall": "Uninstall from {} host(s)?"}
 
 
 def _progress(stage: str, event: dict[str, Any], verbosity: int = 0) -> None:
@@ -49,7 +54,7 @@ def _progress(stage: str, event: dict[str, Any], verbosity: int = 0) -> None:
         return
     res = data.get("res") or {}
     if name == "runner_on_ok" and res.get("changed"):
-        word = "would change" if stage == "plan" else "changed"
+        word = "would change" if stage in _CHECK_MODE else "changed"
     elif name in _EVENT_WORDS and not data.get("ignore_errors"):
         word = _EVENT_WORDS[name]
     else:
@@ -84,14 +89,15 @@ def _prompt_secret(name: str, param) -> str | None:
                         err=True) or None
 
 
-def _confirm(hosts) -> bool:
+def _confirm(action: str, hosts) -> bool:
+    """Show what ``action`` would change on each host, then ask (nothing to change: nothing to ask)."""
     from .output import print_plan
 
     print_plan(hosts)
     would = sum(1 for h in hosts.values() if h.status == "planned")
     if would == 0:
         return True
-    return typer.confirm(f"Apply to {would} host(s)?", default=False)
+    return typer.confirm(_QUESTIONS[action].format(would), default=False)
 
 
 def _rollout_flags(batch: list[str] | None, max_fail: str | None) -> dict[str, Any]:
@@ -116,13 +122,14 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
     from ..api import run_action
     from .output import print_json, print_report
 
-    ask = action == "install" and not yes and not as_json and interactive()
+    ask = action in _QUESTIONS and not yes and not as_json and interactive()
+    confirm = functools.partial(_confirm, action) if ask else None
     verbosity = ansible.verbosity
     with _stop_on_signals() as cancel:
         report = run_action(
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
             on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
-            generate=generate, cancel=cancel, confirm=_confirm if ask else None, ansible=ansible,
+            generate=generate, cancel=cancel, confirm=confirm, ansible=ansible,
             ansible_secrets=ansible_secrets, **(rollout or {}))
     if as_json:
         print_json(report.to_json())
@@ -161,10 +168,11 @@ def register(app: typer.Typer) -> None:
     @app.command("uninstall")
     @ansible_flags
     def uninstall(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-                  var: VarOpt = None, as_json: JsonOpt = False, generate: GenerateOpt = False,
+                  var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False, generate: GenerateOpt = False,
                   batch: BatchOpt = None, max_fail: MaxFailOpt = None, **ansible: Any) -> None:
-        """Remove everything the integration owns (a second run changes nothing); with --batch, batch by batch."""
-        _run(ctx, "uninstall", name, inventory, limit, var, as_json, generate=generate,
+        """Remove everything the integration owns (a second run changes nothing); with --batch, batch by batch.
+        On a terminal, what would be removed is shown (check mode) and asked about unless --yes."""
+        _run(ctx, "uninstall", name, inventory, limit, var, as_json, yes, generate,
              rollout=_rollout_flags(batch, max_fail), **ansible)
 
     @app.command("resume")

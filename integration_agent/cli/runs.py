@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .common import console, err_console, state
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Past runs: their reports, journals, playbooks and events.")
 
@@ -157,14 +160,15 @@ def export_(ctx: typer.Context, run_id: str,
     """A redacted .tar.gz of one run (request, report, journal, events, playbooks) for a bug report."""
     from ..runs import RunDir, export
 
-    run = RunDir.open(state(ctx).settings().runs_dir, run_id)
+    settings = state(ctx).settings()
+    run = RunDir.open(settings.runs_dir, run_id)
     request = run.read_json("request.json") or {}
     path = export(run, out if out is not None else Path.cwd() / f"intagent-run-{run.id}.tar.gz",
-                  secrets=_known_secrets(request.get("integration")))
+                  secrets=_known_secrets(request.get("integration"), settings))
     print(path)
 
 
-def _known_secrets(integration: str | None) -> list[str]:
+def _known_secrets(integration: str | None, settings: Settings) -> list[str]:
     """Secret values this shell could have given the run: masked in the bundle even if they leaked."""
     import os
 
@@ -173,7 +177,7 @@ def _known_secrets(integration: str | None) -> list[str]:
         try:
             from ..catalog import Catalog
 
-            found = Catalog().get(integration)
+            found = Catalog.for_settings(settings).get(integration)
             values += [os.environ.get(p.env, "") for p in found.manifest.parameters.values() if p.secret and p.env]
         except Exception:  # noqa: BLE001 - best effort: an unknown integration has no known secrets
             pass

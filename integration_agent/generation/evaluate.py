@@ -57,7 +57,7 @@ def run_task(task: dict[str, Any], settings: Settings, *, llm=None, inventory: P
     from ..replay import FakeOpenAI
     from .service import build
 
-    integration = Catalog().get(task["integration"])
+    integration = Catalog.for_settings(settings).get(task["integration"])
     started = time.monotonic()
     server = None
     if llm is None:

@@ -13,14 +13,16 @@ from ..render import render
 from ..runs import RunDir
 
 
-def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path = PROJECT_ROOT) -> list[Path]:
-    """Copy the role of a ``generate`` run to ``roles/NAME`` and write ``molecule/NAME``; return the paths."""
+def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path = PROJECT_ROOT,
+            catalog: Catalog | None = None) -> list[Path]:
+    """Copy the role of a ``generate`` run to ``roles/NAME`` and write ``molecule/NAME``; return the paths.
+    ``catalog`` finds the integration's manifest (default: the project's and plugins' integrations)."""
     run = RunDir.open(runs_dir, run_id)
     request = run.read_json("request.json") or {}
     if request.get("action") != "generate" or not (run.path / "generated" / "roles").is_dir():
         raise IntegrationError(f"run {run_id} is not a validated generation", hint="promote a `generate` run")
     name = request["integration"]
-    manifest = Catalog().get(name).manifest
+    manifest = (catalog or Catalog()).get(name).manifest
     role_target = project / "roles" / name
     if role_target.exists() and not force:
         raise IntegrationError(f"{role_target} already exists", hint="review it, then use --force to replace it")

@@ -83,9 +83,11 @@ def build(integration: Integration, settings: Settings, *, llm=None, inventory: 
           sandbox: bool = False) -> Generation:
     """Generate (or take from the cache) a validated role for ``integration``; with ``sandbox``, the
     plan must also pass the audit on the lab's sandbox host."""
+    from ..catalog import Catalog
     from ..knowledge import KnowledgeBase, default_db_path
 
-    builder = Builder(llm or llm_from_settings(settings), KnowledgeBase(default_db_path()),
+    knowledge = KnowledgeBase(default_db_path(), Catalog.for_settings(settings))
+    builder = Builder(llm or llm_from_settings(settings), knowledge,
                       model=settings.llm.model or "unknown", max_repairs=settings.llm.max_repairs,
                       deadline_seconds=settings.llm.deadline, run_lint=settings.llm.lint,
                       check_mode=check_mode_gate(settings, inventory, limit, variables) if inventory else None,

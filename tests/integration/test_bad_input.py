@@ -81,3 +81,41 @@ def test_wrong_type_and_choice(inventory, isolated_env):
                      env=isolated_env), 5, "must be of type list", env=isolated_env)
     _refused(run_cli("plan", "node_exporter", "-i", str(inventory), "--var", "install_method=snap",
                      env=isolated_env), 5, "must be one of", env=isolated_env)
+
+
+def test_without_dev_shm_a_secret_is_written_only_to_a_folder_the_user_named(inventory, isolated_env, tmp_path,
+                                                                             monkeypatch, capsys):
+    """No memory file system: a run with a secret is refused before any playbook (exit 3, naming the problem
+    and the setting) unless secrets_dir names a folder; a run without one goes on. ``memory`` is injected:
+    the command runs in this process with /dev/shm standing in as a missing folder."""
+    import os
+
+    import integration_agent.cli as cli
+    from integration_agent.scratch import Scratch
+
+    missing, accepted, canary = tmp_path / "no-shm", tmp_path / "accepted", "canary-" + os.urandom(8).hex()
+    accepted.mkdir()
+    monkeypatch.setattr(Scratch, "for_settings", classmethod(lambda cls, s: cls(s.secrets_dir, memory=missing)))
+    monkeypatch.setenv("NEW_RELIC_LICENSE_KEY", canary)
+    runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
+
+    def intagent(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as info:
+            cli.main([*args, "-i", str(inventory), "--yes", "--json"])
+        return info.value.code, capsys.readouterr().err
+
+    code, err = intagent("install", "infra_agent")
+    assert code == 3, err
+    assert f"{missing} is missing or not writable" in err and "INTAGENT_SECRETS_DIR" in err
+    assert not runs.exists() or not any(runs.iterdir()), "a run was started"
+
+    code, err = intagent("install", "node_exporter")  # no secret to write: the system's temporary folder is fine
+    assert code == 11, err  # its one host is unreachable
+
+    monkeypatch.setenv("INTAGENT_SECRETS_DIR", str(accepted))
+    code, err = intagent("install", "infra_agent")
+    assert code == 11, err  # it ran, to the unreachable host
+    assert not list(accepted.iterdir()), "the run's private files are removed after it"
+    for path in [*runs.rglob("*"), *Path(os.environ.get("TMPDIR", "/tmp")).glob("intagent-*/**/*")]:
+        if path.is_file():
+            assert canary not in path.read_text(errors="ignore"), path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,28 @@ def test_plugin_package_adds_an_integration(isolated_env):
     assert '"example_motd"' in proc.stdout and '"intagent-example"' in proc.stdout
     shown = run_cli("show", "example_motd", env=plugin_env(isolated_env))
     assert "EXAMPLE_MOTD_TOKEN" in shown.stdout and "motd(5)" in shown.stdout
+
+
+def test_integrations_path_setting_adds_a_folder_of_integrations(isolated_env, tmp_path):
+    """``INTAGENT_INTEGRATIONS_PATH`` is a setting (integrations_path) that config, list and show accept."""
+    folder = PLUGIN / "intagent_example" / "integrations"  # laid out like the project, no package needed
+    env = {**isolated_env, "INTAGENT_INTEGRATIONS_PATH": f"{tmp_path}{os.pathsep}{folder}"}
+    config = run_cli("config", "--no-ansible", env=env, cwd=tmp_path)
+    assert config.returncode == 0, config.stderr
+    assert yaml.safe_load(config.stdout)["integrations_path"] == [str(tmp_path), str(folder)]
+    listed = run_cli("list", "--json", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    found = {i["name"]: i for i in json.loads(listed.stdout)}
+    assert found["example_motd"]["origin"] == str(folder) and found["node_exporter"]["origin"] == "project"
+    shown = run_cli("show", "example_motd", env=env, cwd=tmp_path)
+    assert shown.returncode == 0 and "EXAMPLE_MOTD_TOKEN" in shown.stdout, shown.stderr
+    assert "example_motd" not in run_cli("list", "--json", env=isolated_env, cwd=tmp_path).stdout
+
+
+def test_a_catalog_made_without_settings_searches_no_extra_folder(monkeypatch):
+    monkeypatch.setenv("INTAGENT_INTEGRATIONS_PATH", str(PLUGIN / "intagent_example" / "integrations"))
+    assert "example_motd" not in Catalog().integrations
+    assert "example_motd" in Catalog(paths=[PLUGIN / "intagent_example" / "integrations"]).integrations
 
 
 def test_missing_required_parameter_of_a_plugin_integration(tmp_path, isolated_env):
@@ -73,6 +96,7 @@ def test_contract(integration):
         spec = main_spec[var]
         assert spec.get("type", "str") == param.type, var
         assert bool(spec.get("required", False)) == param.required, var
+        assert not param.secret or spec.get("no_log") is True, f"{var} is a secret: its spec needs no_log"
         if not param.required and param.default is not None:
             defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
             assert spec.get("default") == param.default == defaults.get(var), var

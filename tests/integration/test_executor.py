@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from integration_agent.ansible_env import AnsibleOptions
+from integration_agent.errors import ConfigError
 from integration_agent.executor import Executor
 from integration_agent.redact import MASK
+from integration_agent.scratch import MEMORY_FS, Scratch
 from tests.conftest import local_and_closed_inventory
 
 
@@ -64,17 +66,52 @@ def test_check_mode_changes_nothing(tmp_path):
     assert target.read_text() == "hi"
 
 
-def test_ansible_scratch_lives_in_the_private_dir(tmp_path):
-    """Rendered templates and module payloads must not land in ~/.ansible/tmp on disk."""
-    pb = _playbook(tmp_path, (
-        "- hosts: here\n  gather_facts: false\n  tasks:\n"
-        "    - name: intagent evidence\n      ansible.builtin.debug:\n"
-        "        var: scratch_evidence\n      vars:\n"
-        "        scratch_evidence: {local_tmp: \"{{ lookup('ansible.builtin.config', 'DEFAULT_LOCAL_TMP') }}\"}\n"))
-    result = Executor().run(pb, local_and_closed_inventory(tmp_path), limit="here")
-    local_tmp = result.hosts["here"].evidence["local_tmp"]
-    assert local_tmp.startswith(("/dev/shm/intagent-run-", tempfile.gettempdir())) and "intagent-run-" in local_tmp
-    assert not Path(local_tmp).exists(), "removed with the private dir"
+SCRATCH_PLAY = (
+    "- hosts: here\n  gather_facts: false\n  tasks:\n"
+    "    - name: intagent evidence\n      ansible.builtin.debug:\n"
+    "        var: scratch_evidence\n      vars:\n"
+    "        scratch_evidence: {local_tmp: \"{{ lookup('ansible.builtin.config', 'DEFAULT_LOCAL_TMP') }}\"}\n")
+
+
+def _private_dir(tmp_path: Path, scratch: Scratch, **kwargs) -> Path:
+    """The private dir that held Ansible's controller scratch during a run with ``scratch`` (gone after it)."""
+    result = Executor(scratch=scratch).run(_playbook(tmp_path, SCRATCH_PLAY), local_and_closed_inventory(tmp_path),
+                                           limit="here", **kwargs)
+    local_tmp = Path(result.hosts["here"].evidence["local_tmp"])
+    private = next(p for p in local_tmp.parents if p.name.startswith("intagent-run-"))
+    assert not private.exists(), "removed after the run"
+    return private
+
+
+def test_ansible_scratch_lives_in_the_private_dir_in_memory(tmp_path):
+    """Rendered templates and module payloads must not land in ~/.ansible/tmp on disk, nor in /tmp."""
+    memory = tmp_path / "shm"  # stands in for /dev/shm
+    memory.mkdir()
+    assert _private_dir(tmp_path, Scratch(memory=memory), secrets={"license_key": "k"}).parent == memory
+    if MEMORY_FS.is_dir():  # and the real one by default
+        assert _private_dir(tmp_path, Scratch()).parent == MEMORY_FS
+
+
+def test_without_dev_shm_secrets_go_only_to_the_accepted_folder(tmp_path):
+    canary = "canary-" + os.urandom(8).hex()
+    accepted, events = tmp_path / "accepted", tmp_path / "events.jsonl"
+    accepted.mkdir()
+    scratch = Scratch(secrets_dir=accepted, memory=tmp_path / "no-shm")
+    private = _private_dir(tmp_path, scratch, secrets={"license_key": canary}, events_file=events)
+    assert private.parent == accepted and not list(accepted.iterdir())  # used, then emptied
+    assert canary not in events.read_text()
+    # A run without any secret may use the system's temporary folder.
+    assert _private_dir(tmp_path, Scratch(memory=tmp_path / "no-shm")).parent == Path(tempfile.gettempdir())
+
+
+def test_without_dev_shm_or_an_accepted_folder_a_run_with_secrets_starts_nothing(tmp_path):
+    events, before = tmp_path / "events.jsonl", set(Path(tempfile.gettempdir()).glob("intagent-run-*"))
+    executor = Executor(scratch=Scratch(memory=tmp_path / "no-shm"))
+    with pytest.raises(ConfigError, match="secrets_dir"):
+        executor.run(_playbook(tmp_path, SCRATCH_PLAY), local_and_closed_inventory(tmp_path), limit="here",
+                     secrets={"license_key": "k"}, events_file=events)
+    assert not events.exists() and not executor.leftovers()  # no playbook started
+    assert set(Path(tempfile.gettempdir()).glob("intagent-run-*")) <= before
 
 
 RENDEZVOUS_PLAY = """\

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from ansible_runner.utils.streaming import unstream_dir
 
-import integration_agent.executor as executor_module
-import integration_agent.streaming as streaming_module
 from integration_agent.errors import ConfigError, ExecutionFailed
 from integration_agent.executor import MARKER_ENV, Executor
 from integration_agent.redact import MASK
+from integration_agent.scratch import Scratch
 from tests.conftest import local_and_closed_inventory
 from integration_agent.streaming import StreamingExecutor
 
@@ -70,13 +69,12 @@ def _worker_log(tmp_path: Path) -> list[tuple[int, int, str]]:
 def private_dirs(monkeypatch):
     """Every private dir a run makes (the controller's and the worker's TMPDIR), to check they are gone."""
     made: list[Path] = []
-    real = executor_module.fresh_private_dir
+    real = Scratch.private_dir
 
-    def recording(prefix: str = "intagent-run-") -> Path:
-        made.append(real(prefix))
+    def recording(self: Scratch, prefix: str, *, secrets: bool) -> Path:
+        made.append(real(self, prefix, secrets=secrets))
         return made[-1]
-    monkeypatch.setattr(executor_module, "fresh_private_dir", recording)
-    monkeypatch.setattr(streaming_module, "fresh_private_dir", recording)
+    monkeypatch.setattr(Scratch, "private_dir", recording)
     return made
 
 

@@ -200,10 +200,9 @@ def test_show_lists_known_failures_and_survives_a_broken_index(root: Path, tmp_p
                                                                monkeypatch: pytest.MonkeyPatch):
     from typer.testing import CliRunner
 
-    import integration_agent.catalog as catalog_module
     from integration_agent.cli import app
 
-    monkeypatch.setattr(catalog_module, "Catalog", lambda roots=None: Catalog([(root, "test")]))
+    monkeypatch.setenv("INTAGENT_INTEGRATIONS_PATH", str(root))  # the setting: show finds alpha there
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with KnowledgeBase(tmp_path / "cache" / "intagent" / "knowledge.sqlite", Catalog([(root, "test")])) as kb:
         learn(run_report("r5", h1=("failed", [REPO_DOWN])), kb)

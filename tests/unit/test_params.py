@@ -78,3 +78,37 @@ def test_a_manifest_whose_trusted_entries_leave_its_footprint_is_refused() -> No
     base["parameters"]["version"]["default"] = "1 2"
     with pytest.raises(ValidationError, match="its default '1 2' does not match"):
         Manifest.model_validate(base)
+
+
+# -- infra_agent's proxy: a URL that may hold a password is a secret ---------------------------------
+
+PROXY = "http://ops:s3cret@proxy.example:3128"
+
+
+def test_the_proxy_is_never_taken_from_the_command_line(infra_agent) -> None:
+    with pytest.raises(IntegrationError, match="is a secret") as caught:
+        resolve(infra_agent, [f"proxy={PROXY}"], env={"NEW_RELIC_LICENSE_KEY": "k"})
+    assert "NEW_RELIC_PROXY" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_the_proxy_comes_from_its_variable_or_a_file_and_is_never_recorded(infra_agent, tmp_path: Path) -> None:
+    resolved = resolve(infra_agent, [], env={"NEW_RELIC_LICENSE_KEY": "k", "NEW_RELIC_PROXY": PROXY})
+    assert resolved.secrets["infra_agent_proxy"] == PROXY and "infra_agent_proxy" not in resolved.extravars
+    assert resolved.recorded()["infra_agent_proxy"] == "********"
+    extra = tmp_path / "proxy.yml"
+    extra.write_text(f"proxy: {PROXY}\n")
+    assert resolve(infra_agent, [f"@{extra}"], env={"NEW_RELIC_LICENSE_KEY": "k"}).secrets["infra_agent_proxy"] == PROXY
+    unset = resolve(infra_agent, [], env={"NEW_RELIC_LICENSE_KEY": "k"})
+    assert "infra_agent_proxy" not in unset.secrets  # the role's default: leave the file's proxy alone
+
+
+def test_only_a_required_secret_is_prompted_for(infra_agent) -> None:
+    asked: list[str] = []
+    resolved = resolve(infra_agent, [], env={}, prompt=lambda name, _param: asked.append(name) or "typed")
+    assert asked == ["license_key"] and "infra_agent_proxy" not in resolved.secrets
+
+
+def test_a_secret_outside_its_pattern_is_refused_without_showing_it(infra_agent) -> None:
+    with pytest.raises(IntegrationError, match="NEW_RELIC_PROXY: secret parameter 'proxy' does not match") as caught:
+        resolve(infra_agent, [], env={"NEW_RELIC_LICENSE_KEY": "k", "NEW_RELIC_PROXY": "http://x:pa ss@p:1"})
+    assert "pa ss" not in str(caught.value)

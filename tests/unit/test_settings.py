@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,27 @@ def test_paths_expand_the_home_directory(tmp_path, isolated_env):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("runs_dir: ~/runs\n")
     assert load_settings(cfg, env={}).runs_dir == Path.home() / "runs"
+
+
+def test_integrations_path_is_a_setting_split_like_path(tmp_path, isolated_env):
+    first, second = tmp_path / "team-a", tmp_path / "team-b"
+    first.mkdir()
+    second.mkdir()
+    env = {"INTAGENT_INTEGRATIONS_PATH": f"{first}{os.pathsep}{os.pathsep}{second}"}
+    assert load_settings(cwd=tmp_path, env=env).integrations_path == [first, second]
+    assert load_settings(cwd=tmp_path, env={"INTAGENT_INTEGRATIONS_PATH": ""}).integrations_path == []
+    (tmp_path / "workflow_config.yaml").write_text(f"integrations_path: [{first}]\n")
+    assert load_settings(cwd=tmp_path, env={}).integrations_path == [first]
+
+
+def test_an_integrations_path_that_is_no_directory_names_the_variable(tmp_path, isolated_env):
+    env = {"INTAGENT_INTEGRATIONS_PATH": str(tmp_path / "typo")}
+    with pytest.raises(ConfigError, match=r"INTAGENT_INTEGRATIONS_PATH: integrations_path: .*not a directory: .*typo"):
+        load_settings(cwd=tmp_path, env=env)
+
+
+def test_secrets_dir_must_be_a_writable_directory(tmp_path, isolated_env):
+    assert load_settings(cwd=tmp_path, env={}).secrets_dir is None
+    assert load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path)}).secrets_dir == tmp_path
+    with pytest.raises(ConfigError, match=r"INTAGENT_SECRETS_DIR: secrets_dir: .*not a writable directory"):
+        load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path / "absent")})

@@ -32,6 +32,13 @@ def test_environment_selects_streaming_and_a_worker_command(tmp_path, isolated_e
     assert (executor.forks, executor.timeout) == (7, 9)
 
 
+@pytest.mark.parametrize("executor", ["local", "streaming"])
+def test_both_executors_put_private_files_where_secrets_dir_says(tmp_path, isolated_env, executor):
+    settings = load_settings(cwd=tmp_path, env={"INTAGENT_ANSIBLE_EXECUTOR": executor,
+                                                 "INTAGENT_SECRETS_DIR": str(tmp_path)})
+    assert make_executor(settings).scratch.secrets_dir == tmp_path
+
+
 def test_config_file_selects_streaming(tmp_path, isolated_env):
     (tmp_path / "workflow_config.yaml").write_text("ansible:\n  executor: streaming\n  worker_command: /opt/w\n")
     executor = make_executor(load_settings(cwd=tmp_path, env={}))
