@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ from typing import Any
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
 from .errors import IntegrationError
-from .executor import EventSink, stop_marked
+from .executor import EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .render import render
 from .locks import HostLocks
@@ -269,7 +270,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     if state.status in ("requested", "running"):
         if run.has_owner():
             raise ConfigError(f"run {run_id} is still running: nothing to resume")
-        state = _record_crash(run)
+        state = _record_crash(run, scratch or Scratch.for_settings(settings))
     if state.status != "interrupted":
         raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
     action = request["action"]
@@ -311,16 +312,19 @@ def _record_marker(run: RunDir, lifecycle) -> None:
     (run.path / MARKER_FILE).write_text(lifecycle.executor.marker)
 
 
-def _record_crash(run: RunDir):
+def _record_crash(run: RunDir, scratch: Scratch):
     """A run whose process died without a word (SIGKILL, a crash, power loss) is recorded as interrupted
     where it stood: the hosts of the step it was in are unknown, and are reconciled like any interrupted run."""
     from .journal import RunInterrupted, fold
 
     marker = run.path / MARKER_FILE
     if marker.is_file():  # ansible-playbook and its workers outlive a controller killed by SIGKILL
-        stopped = stop_marked(marker.read_text().strip(), grace=10)
+        value = marker.read_text().strip()
+        stopped = stop_marked(value, grace=10)
         if stopped:
             log.warning("run %s: stopped %d process(es) its dead controller left running", run.id, len(stopped))
+        for private in scratch.leftovers(private_prefix(value)):  # its secret files, among others
+            shutil.rmtree(private, ignore_errors=True)
     events = run.journal.events()
     current = fold(events).current
     hosts = next((tuple(e.get("hosts") or ()) for e in reversed(events)

@@ -187,7 +187,9 @@ class Executor:
             secrets["ansible_become_password"] = self.secrets.become_password
         redact = Redactor([*secrets.values(), *self.secret_values])
         # First: a run whose secrets would land on a disk is refused before anything starts.
-        private = self.scratch.private_dir("intagent-run-", secrets=bool(secrets or self.secrets.vault_password))
+        # Named after the run marker: a resume after a crash finds (and removes) what the dead run left.
+        private = self.scratch.private_dir(private_prefix(self.marker),
+                                           secrets=bool(secrets or self.secrets.vault_password))
         hosts: dict[str, HostRun] = {}
         seen = {"stats": False, "count": 0}
         sink = open(events_file, "a", encoding="utf-8") if events_file else None
@@ -306,6 +308,11 @@ def guarded_by_check_mode(task_path: str) -> bool:
         if "ansible_check_mode" in text:
             return True
     return False
+
+
+def private_prefix(marker: str) -> str:
+    """The name prefix of the private dirs of the run with ``marker``."""
+    return f"intagent-run-{marker[:16]}-"
 
 
 def marked_processes(marker: str) -> list[int]:

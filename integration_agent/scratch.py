@@ -61,6 +61,11 @@ class Scratch:
                 "may be on a disk; nothing was run", hint=HINT)
         return None
 
+    def leftovers(self, prefix: str) -> list[Path]:
+        """Private dirs named ``prefix*`` in every folder a job may have used (a dead run's, say)."""
+        folders = {self.memory, Path(tempfile.gettempdir()), *([self.secrets_dir] if self.secrets_dir else [])}
+        return sorted(path for folder in folders if folder.is_dir() for path in folder.glob(f"{prefix}*"))
+
     def private_dir(self, prefix: str, *, secrets: bool) -> Path:
         """A new 0700 directory in :meth:`folder`, for a job that writes secrets (``secrets``) or not."""
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.folder(secrets=secrets)))

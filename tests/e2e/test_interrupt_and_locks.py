@@ -141,6 +141,8 @@ def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolate
     assert flow[flow.index(("run_interrupted", "apply", ("lab1", "lab2"))) + 1][:2] == ("step_started", "reconcile")
     assert flow[-1][0] == "run_finished"
     figure("11 controller SIGKILL", "orphan processes after resume", len(run_processes()))
+    figure("11 controller SIGKILL", "private dirs left in /dev/shm", len(list(Path("/dev/shm").glob("intagent-run-*"))))
+    assert not list(Path("/dev/shm").glob("intagent-run-*")), "the dead run's private dirs are removed"
     figure("11 controller SIGKILL", "hosts verified after resume", len(final["hosts"]))
     wait_for(lambda: not run_processes(), timeout=10, what="the dead run's processes to be gone")
     assert not list(locks.glob("*.lock")), "locks must be released"

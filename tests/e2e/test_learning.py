@@ -121,12 +121,16 @@ def test_a_repository_answering_5xx_is_classified_and_leaves_the_host_untouched(
         server.shutdown()
         server.server_close()
         lab.up(3)  # restarts the mirror
+    updates = sum(1 for path in answered if path.endswith("/InRelease"))  # one per apt update
     figure("05 repository 5xx", "requests the repository answered 503", len(answered))
+    figure("05 repository 5xx", "apt updates tried", updates)
     assert proc.returncode == 11, proc.stdout + proc.stderr
     host = json.loads(proc.stdout)["hosts"]["lab1"]
     assert host["status"] == "failed" and host["cause"] == "repository_unreachable", host
     assert not host["needs_rollback"] and host["changed"].get("recover") is None  # nothing to roll back
-    assert answered and len(answered) < 20, answered  # apt asked, and intagent did not keep retrying
+    # Ansible's apt module retries a failing update itself (update_cache_retries, 5): bounded, and intagent
+    # adds no retry of its own for a persistent failure.
+    assert 1 <= updates <= 6, answered
     installed = ssh(lab, "lab1", "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'").stdout.strip()
     figure("05 repository 5xx", "hosts changed", int(installed or 0))
     assert installed == "0"
