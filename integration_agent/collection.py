@@ -8,6 +8,8 @@ build`` make the tarball, which installs offline with ``ansible-galaxy collectio
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import subprocess
 import tempfile
@@ -75,8 +77,41 @@ def stage(dest: Path, roles_dir: Path = ROLES_DIR, repository: str | None = None
     shutil.copyfile(PROJECT_ROOT / "playbook_templates" / "collection" / "CHANGELOG.md", dest / "CHANGELOG.md")
     for role in roles:
         shutil.copytree(roles_dir / role.name, dest / "roles" / role.name, ignore=_NOT_SHIPPED)
+        _lift_role_filters(dest / "roles" / role.name, dest / "plugins" / "filter")
     shutil.copytree(PLAYBOOKS_DIR, dest / "playbooks", ignore=_NOT_SHIPPED)
     return dest
+
+
+def _lift_role_filters(role: Path, plugins: Path) -> None:
+    """Ansible loads no plugin kept inside a role of a collection, and finds a collection's own filters
+    only by their full name: a role's ``filter_plugins`` become the collection's filters, and the role's
+    files call them as ``intagent.integrations.<filter>`` (the role in ``roles/`` keeps the short names)."""
+    folder = role / "filter_plugins"
+    if not folder.is_dir():
+        return
+    names: list[str] = []
+    plugins.mkdir(parents=True, exist_ok=True)
+    for source in sorted(folder.glob("*.py")):
+        shutil.copyfile(source, plugins / source.name)
+        names.extend(_filter_names(source))
+    shutil.rmtree(folder)
+    if not names:
+        return
+    used = re.compile(r"\|\s*(" + "|".join(map(re.escape, names)) + r")\b")
+    for path in role.rglob("*.yml"):
+        text = path.read_text(encoding="utf-8")
+        lifted = used.sub(lambda m: f"| {NAMESPACE}.{NAME}.{m.group(1)}", text)
+        if lifted != text:
+            path.write_text(lifted, encoding="utf-8")
+
+
+def _filter_names(source: Path) -> list[str]:
+    """The names a filter plugin file provides (its FilterModule's filters)."""
+    spec = importlib.util.spec_from_file_location(f"intagent_filter_{source.stem}", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return sorted(module.FilterModule().filters())
 
 
 def build(out_dir: Path, repository: str | None = None) -> Path:

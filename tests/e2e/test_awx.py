@@ -84,6 +84,29 @@ def test_collection_role_by_full_name_installs_verifies_and_uninstalls(fresh, tm
     assert not node_exporter_installed(fresh, "lab1") and not serves_metrics(fresh, "lab1")
 
 
+def test_collection_infra_agent_merges_an_existing_config_by_full_name(fresh, tmp_path):
+    # The role parses the existing /etc/newrelic-infra.yml with its filter: in the collection that filter is
+    # the collection's own, called by its full name (a role's filter_plugins are not loaded there).
+    fresh.add_packages([build_standin_deb(tmp_path / "standin")])
+    assert ssh(fresh, "lab1", "printf 'proxy: http://user-proxy:3128\\n' > /etc/newrelic-infra.yml").returncode == 0
+    built = run_cli("collection", "build", "--out", str(tmp_path / "dist"))
+    assert built.returncode == 0, built.stderr
+    collections = tmp_path / "collections"
+    env = {**clean_env(), "ANSIBLE_COLLECTIONS_PATH": str(collections)}
+    assert subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
+                           built.stdout.strip()], capture_output=True, env=env, cwd=tmp_path, timeout=120).returncode == 0
+    key = f"collection{uuid.uuid4().hex}"
+    play = tmp_path / "site.yml"
+    play.write_text(yaml.safe_dump([{"hosts": "lab1", "become": True, "roles": [{
+        "role": "intagent.integrations.infra_agent", "vars": {**MIRROR_VARS, "infra_agent_license_key": key}}]}]))
+    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(fresh.inventory_path), str(play)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:]
+    config = ssh(fresh, "lab1", "cat /etc/newrelic-infra.yml").stdout
+    assert "proxy: http://user-proxy:3128" in config and key in config  # merged, not overwritten
+    assert key not in run.stdout
+
+
 # -- the entry playbooks as AWX job templates ----------------------------------------------------------
 
 class AwxJob:

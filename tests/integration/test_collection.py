@@ -62,6 +62,21 @@ def test_tarball_holds_every_curated_role_and_no_test_scaffolding(built):
     assert manifest["collection_info"]["namespace"] == "intagent" and manifest["collection_info"]["name"] == "integrations"
 
 
+def test_role_filters_become_collection_filters_called_by_full_name(installed, tmp_path):
+    # Ansible loads no plugin from inside a collection's role: infra_agent's filter must be the collection's.
+    root = installed / "ansible_collections" / "intagent" / "integrations"
+    assert not list(root.glob("roles/*/filter_plugins")) and (root / "plugins/filter/infra_agent_config.py").is_file()
+    assert "| intagent.integrations.infra_agent_parse_config" in (root / "roles/infra_agent/tasks/config.yml").read_text()
+    assert "| infra_agent_parse_config" in (ROLES_DIR / "infra_agent/tasks/config.yml").read_text()  # unchanged
+    play = tmp_path / "parse.yml"
+    play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.assert:\n"
+                    "        that: \"('proxy: http://p:3128' | intagent.integrations.infra_agent_parse_config)"
+                    "['config']['proxy'] == 'http://p:3128'\"\n")
+    proc = tool("ansible-playbook", "-i", "localhost,", "-c", "local", str(play), cwd=tmp_path,
+                env={"ANSIBLE_COLLECTIONS_PATH": str(installed)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 def test_installs_offline_and_is_listed(installed):
     proc = tool("ansible-galaxy", "collection", "list", "-p", str(installed), "--format", "json")
     assert proc.returncode == 0, proc.stderr
