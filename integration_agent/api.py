@@ -13,7 +13,8 @@ from typing import Any
 
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
-from .errors import IntegrationError
+from .errors import IntegrationError, ValidationFailed
+from .savedplan import SavedPlan
 from .executor import EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .render import render
@@ -79,7 +80,8 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
                on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
                catalog: Catalog | None = None, generate: bool = False, llm=None, steps=(),
                ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
-               batches=None, max_fail=None, scratch: Scratch | None = None):
+               batches=None, max_fail=None, scratch: Scratch | None = None, plan_out: Path | None = None,
+               saved_plan: Path | None = None):
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
@@ -113,7 +115,13 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     require_vault_secret(view, (found.role_var(n) for n in found.manifest.parameters), ansible, ansible_secrets)
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
-    params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"), provided=provided)
+    if saved_plan is not None:
+        variables = _plan_variables(saved_plan, found, action, variables)
+    try:
+        params = resolve(found, variables, prompt=prompt, require=action in ("plan", "install"), provided=provided)
+    finally:
+        if saved_plan is not None:
+            Path(variables[0][1:]).unlink(missing_ok=True)
     _refuse_secrets_on_disk(scratch, params.secrets, ansible_secrets)
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
     targets = view.hosts
@@ -123,6 +131,12 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role in {found.role_dir}",
                                hint="generate one from its knowledge with --generate")
+    saved = None
+    if saved_plan is not None:  # refused here, before any run directory or playbook, when it no longer holds
+        from .lifecycle import entry_playbooks, fingerprint
+
+        saved = SavedPlan.read(saved_plan)
+        saved.check(found.name, targets, fingerprint(found, entry_playbooks(found), params.extravars))
     run_id = new_run_id()
     changes_hosts = action in ("install", "uninstall")
     planned = rollout.plan(targets)
@@ -135,13 +149,39 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
         }
         if planned.batched:
             record["rollout"] = planned.to_record()  # resume continues with these very batches
-        run.write_json("request.json", record)
+        if saved is not None:
+            record["saved_plan"] = asdict(saved)  # resume holds the run to it too
         lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
                                on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
-                               ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned, scratch=scratch)
+                               ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned, scratch=scratch,
+                               saved=saved)
+        record["fingerprint"] = lifecycle.fingerprint  # resume refuses content that changed since
+        run.write_json("request.json", record)
         with run.owned():
             _record_marker(run, lifecycle)
-            return lifecycle.execute(action)
+            report = lifecycle.execute(action)
+        if plan_out is not None and action == "plan":
+            SavedPlan.of(report, params.recorded(), limit).write(plan_out)
+        return report
+
+
+def _plan_variables(saved_plan: Path, found, action: str, variables) -> list[str]:
+    """The parameters of a saved plan as ``-e @FILE`` (secrets are not in it: given again as usual)."""
+    import tempfile
+
+    import yaml
+
+    if action != "install":
+        raise IntegrationError(f"a saved plan is applied with install, not {action}")
+    if variables:
+        raise IntegrationError("--var cannot be combined with --plan: the saved plan fixes the parameters",
+                               hint="plan again with the new parameters")
+    saved = SavedPlan.read(saved_plan)
+    names = {found.role_var(n): n for n, p in found.manifest.parameters.items() if not p.secret}
+    values = {names[k]: v for k, v in saved.parameters.items() if k in names}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="intagent-plan-", delete=False) as fh:
+        yaml.safe_dump(values, fh)
+    return [f"@{fh.name}"]
 
 
 def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
@@ -293,9 +333,13 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     rollout = RolloutPlan.from_record(request["rollout"]) if request.get("rollout") else None
     point = resume_point(action, state)
     with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
+        saved = SavedPlan(**request["saved_plan"]) if request.get("saved_plan") else None
         lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
                                on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets,
-                               rollout=rollout, scratch=scratch)
+                               rollout=rollout, scratch=scratch, saved=saved)
+        if request.get("fingerprint") and lifecycle.fingerprint != request["fingerprint"]:
+            raise ValidationFailed(f"run {run_id}: the role, its entry playbooks or its parameters changed since it "
+                                   "started: nothing was resumed", hint="start a new run")
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
                 lifecycle.hosts[host].status = status

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Integration
-from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, VerificationFailed
+from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
 from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
                       RunRequested, RunState, StepFinished, StepStarted)
 from .params import ResolvedParams
 from .redact import Redactor
 from .render import render
+from .savedplan import SavedPlan, planned_tasks
 from .rollout import RolloutPlan
 from .runs import RunDir
 
@@ -188,6 +189,12 @@ class RunReport:
         return {k: v for k, v in data.items() if k not in ("rollout", "batches") or v is not None}
 
 
+def entry_playbooks(integration: Integration) -> dict[str, str]:
+    """The playbook of each entry point, as a run renders them (part of its fingerprint)."""
+    return {entry: render("role.yml.j2", role=integration.name, entry=entry, title=f"intagent {integration.name} {entry}")
+            for entry in ("main", "verify", "uninstall")}
+
+
 def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
     """Hash of everything that decides what a run does (secret values excluded)."""
     digest = hashlib.sha256()
@@ -208,7 +215,7 @@ class Lifecycle:
                  on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
                  cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = (),
                  learner: Callable[[Any], list[Any]] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 rollout: RolloutPlan | None = None) -> None:
+                 rollout: RolloutPlan | None = None, saved: SavedPlan | None = None) -> None:
         self.integration = integration
         self.inventory = inventory
         self.params = params
@@ -226,6 +233,8 @@ class Lifecycle:
         self.attempted: set[str] = set()
         self.stopped: tuple[int, str] | None = None
         self.declined = False
+        self.saved = saved  # install --plan FILE: apply only what that plan showed
+        self.refused = False
         # The executor's own secrets (become and vault passwords) are masked in the journal and report too;
         # an executor that only implements ``run`` (a test fake) has none.
         self.redact = Redactor([*params.secrets.values(), *getattr(executor, "secret_values", ())])
@@ -233,9 +242,7 @@ class Lifecycle:
         self.learner = learner
         self.sleep = sleep
         self.journal = Journal(run.path / "journal.jsonl", redact=self.redact)
-        self.playbooks = {entry: render("role.yml.j2", role=integration.name, entry=entry,
-                                        title=f"intagent {integration.name} {entry}")
-                          for entry in ("main", "verify", "uninstall")}
+        self.playbooks = entry_playbooks(integration)
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
 
     def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
@@ -282,7 +289,10 @@ class Lifecycle:
         return self.cancel is not None and self.cancel.is_set()
 
     def _declined(self, step: str | CustomStep) -> bool:
-        """With a ``confirm``, ask before a step that changes hosts, showing its plan; True when declined."""
+        """With a ``confirm``, ask before a step that changes hosts, showing its plan; True when declined.
+        With a saved plan, apply goes ahead only when this run's dry run shows what the saved one showed."""
+        if self.saved is not None and step == "apply" and self._drifted():
+            return True
         if self.confirm is None or not isinstance(step, str) or step not in CONFIRMED:
             return False
         if step == "uninstall":
@@ -293,6 +303,19 @@ class Lifecycle:
         for host in self._in_play():
             host.status = "unchanged"
             host.failures.append(f"not {CONFIRMED[step]}: the plan was not confirmed")
+        return True
+
+    def _drifted(self) -> bool:
+        assert self.saved is not None
+        drift = self.saved.drift({h.host: planned_tasks(h.changes) for h in self._in_play()})
+        if not drift:
+            return False
+        self.refused = True
+        for host in self._in_play():
+            host.status = "unchanged"
+            saved, now = drift.get(host.host, (None, None))
+            detail = f": saved {saved}, now {now}" if host.host in drift else " on another host"
+            host.failures.append(f"not applied: the dry run differs from the saved plan{detail}")
         return True
 
     # -- batches ----------------------------------------------------------------------------------
@@ -571,6 +594,8 @@ class Lifecycle:
             else:
                 exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
             status = "failed" if good == 0 else "partial"
+        if self.refused:
+            exit_code, status = ValidationFailed.exit_code, "refused"
         if self._cancelled():
             exit_code, status = Interrupted.exit_code, "interrupted"
         self._classify()

@@ -118,7 +118,8 @@ def _rollout_flags(batch: list[str] | None, max_fail: str | None) -> dict[str, A
 
 def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limit: str | None,
          variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False, *,
-         ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets, rollout: dict[str, Any] | None = None) -> None:
+         ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets, rollout: dict[str, Any] | None = None,
+         **saved: Path | None) -> None:
     from ..api import run_action
     from .output import print_json, print_report
 
@@ -130,7 +131,7 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
             on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
             generate=generate, cancel=cancel, confirm=confirm, ansible=ansible,
-            ansible_secrets=ansible_secrets, **(rollout or {}))
+            ansible_secrets=ansible_secrets, **(rollout or {}), **saved)
     if as_json:
         print_json(report.to_json())
     else:
@@ -143,20 +144,24 @@ def register(app: typer.Typer) -> None:
     @app.command("plan")
     @ansible_flags
     def plan(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None, var: VarOpt = None,
-             as_json: JsonOpt = False, generate: GenerateOpt = False, **ansible: Any) -> None:
+             as_json: JsonOpt = False, generate: GenerateOpt = False,
+             out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to FILE for install --plan.")] = None,
+             **ansible: Any) -> None:
         """Dry run (check mode with diff): what would change on each host. Changes nothing."""
-        _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate, **ansible)
+        _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate, plan_out=out, **ansible)
 
     @app.command("install")
     @ansible_flags
     def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
                 var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
                 generate: GenerateOpt = False, batch: BatchOpt = None, max_fail: MaxFailOpt = None,
+                plan: Annotated[Optional[Path], typer.Option(
+                    "--plan", help="Apply exactly a plan saved with plan --out, or refuse (exit 7).")] = None,
                 **ansible: Any) -> None:
         """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall. With --batch,
         batch by batch: a batch that fails beyond --max-fail stops the rollout before the next one."""
         _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate,
-             rollout=_rollout_flags(batch, max_fail), **ansible)
+             rollout=_rollout_flags(batch, max_fail), saved_plan=plan, **ansible)
 
     @app.command("verify")
     @ansible_flags
