@@ -26,6 +26,10 @@ CHECKS = [
     "tests/e2e/test_idempotence.py",
     "tests/e2e/test_sandbox.py",
     "tests/integration/test_bad_input.py",
+    "tests/e2e/test_saved_plan.py",
+    "tests/e2e/test_partial_failure.py",
+    "tests/e2e/test_check_mode_fidelity.py",
+    "tests/e2e/test_learning.py",
     "tests/unit/test_locks.py",
 ]
 
