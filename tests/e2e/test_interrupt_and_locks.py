@@ -148,6 +148,33 @@ def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolate
     assert not list(locks.glob("*.lock")), "locks must be released"
 
 
+def test_a_host_lost_mid_apply_is_unreachable_and_never_rolled_back(fresh, isolated_env, figure):
+    runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
+    proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
+                 env=isolated_env)
+
+    def applying() -> bool:
+        events = list(runs.glob("*/events.jsonl"))
+        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
+
+    wait_for(applying, what="the apply stage")
+    victim = next(h for h in fresh.hosts() if h.name == "lab3")
+    victim.stop()  # the host goes away in the middle of apply (halted: its sshd is gone)
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        fresh.up(len(HOSTS))  # brings lab3 back for the tests after this one
+    report = json.loads(stdout)
+    statuses = {h: r["status"] for h, r in report["hosts"].items()}
+    events = [json.loads(line) for line in (Path(report["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    rolled = [e for e in events if e.get("stage") == "recover" and (e.get("event_data") or {}).get("host") == "lab3"]
+    figure("01 host lost mid-apply", "rollback events on the lost host", len(rolled))
+    assert proc.returncode == 10, stderr[-2000:]
+    assert statuses == {"lab1": "installed", "lab2": "installed", "lab3": "unreachable"}, statuses
+    assert rolled == [] and not report["hosts"]["lab3"]["needs_rollback"]
+    assert report["hosts"]["lab3"]["cause"] == "unreachable"
+
+
 def test_one_run_at_a_time_per_host(fresh, isolated_env):
     locks = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "locks"
     inventory = str(fresh.inventory_path)
