@@ -124,3 +124,45 @@ def test_missing_license_key_is_refused_before_any_run(standin, isolated_env):
     assert proc.returncode == 5
     assert "NEW_RELIC_LICENSE_KEY" in proc.stderr
     assert not (Path(env["XDG_STATE_HOME"]) / "intagent" / "runs").exists()
+
+
+def test_the_license_key_leaks_nowhere_streamed_at_vvv_or_interrupted_and_resumed(standin, isolated_env, tmp_path,
+                                                                                  figure):
+    """The canary sweep: every artefact on the controller (output, run directories, worker and private
+    folders) and the hosts' own logs, with the streaming executor at -vvv, and across an interrupt and resume."""
+    import signal
+
+    from tests.e2e.test_interrupt_and_locks import start, wait_for
+
+    canary = f"NRSWEEP{uuid.uuid4().hex}"
+    env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
+    streamed = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab1", *MIRROR_VARS,
+                       "--json", "-vvv", env={**env, "INTAGENT_ANSIBLE_EXECUTOR": "streaming"})
+    assert streamed.returncode == 0, streamed.stdout[-2000:] + streamed.stderr[-2000:]
+    assert canary in ssh(standin, "lab1", "cat /etc/newrelic-infra.yml").stdout  # it did reach the agent
+
+    runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
+    proc = start("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab2", *MIRROR_VARS, "--json",
+                 env=env)
+
+    def applying() -> bool:
+        return any('"stage": "apply", "event": "runner_on_start"' in p.read_text() for p in runs.glob("*/events.jsonl"))
+
+    wait_for(applying, what="the apply stage")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    resumed = run_cli("resume", json.loads(stdout)["run_id"], "--json", env=env)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+
+    outputs = streamed.stdout + streamed.stderr + stdout + stderr + resumed.stdout + resumed.stderr
+    logs = "".join(ssh(standin, h, "journalctl --no-pager -o cat; cat /var/log/syslog /var/log/auth.log "
+                                   "2>/dev/null; ls -a /tmp /var/tmp /root/.ansible/tmp 2>/dev/null").stdout
+                   for h in ("lab1", "lab2"))
+    files = [*_files_containing(Path(isolated_env["XDG_STATE_HOME"]), canary),
+             *_files_containing(Path("/dev/shm"), canary), *_files_containing(tmp_path, canary)]
+    hits = outputs.count(canary) + logs.count(canary) + len(files)
+    figure("14 secret canary", "hits: streamed -vvv, interrupted and resumed, host logs", hits)
+    assert hits == 0, (files, canary in outputs, canary in logs)
+    for host in ("lab1", "lab2"):
+        run_cli("uninstall", "infra_agent", "-i", str(standin.inventory_path), "-l", host, *MIRROR_VARS, env=env)
