@@ -132,7 +132,7 @@ def test_the_license_key_leaks_nowhere_streamed_at_vvv_or_interrupted_and_resume
     folders) and the hosts' own logs, with the streaming executor at -vvv, and across an interrupt and resume."""
     import signal
 
-    from tests.e2e.test_interrupt_and_locks import start, wait_for
+    from tests.e2e.test_interrupt_and_locks import applying, start, wait_for
 
     canary = f"NRSWEEP{uuid.uuid4().hex}"
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
@@ -144,11 +144,7 @@ def test_the_license_key_leaks_nowhere_streamed_at_vvv_or_interrupted_and_resume
     runs = Path(isolated_env["XDG_STATE_HOME"]) / "intagent" / "runs"
     proc = start("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab2", *MIRROR_VARS, "--json",
                  env=env)
-
-    def applying() -> bool:
-        return any('"stage": "apply", "event": "runner_on_start"' in p.read_text() for p in runs.glob("*/events.jsonl"))
-
-    wait_for(applying, what="the apply stage")
+    wait_for(lambda: applying(runs), what="the apply stage")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]

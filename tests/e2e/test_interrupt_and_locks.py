@@ -47,6 +47,11 @@ def run_processes() -> list[int]:
     return pids
 
 
+def applying(runs: Path) -> bool:
+    """Has the (one) run under ``runs`` started its apply stage?"""
+    return any('"stage": "apply", "event": "runner_on_start"' in p.read_text() for p in runs.glob("*/events.jsonl"))
+
+
 @pytest.fixture
 def fresh(lab):
     lab.reset(HOSTS)
@@ -66,11 +71,7 @@ def test_a_signal_during_apply_stops_everything_and_records_unknown_hosts(fresh,
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
                  env=isolated_env)
 
-    def applying() -> bool:
-        events = list(runs.glob("*/events.jsonl"))
-        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
-
-    wait_for(applying, what="the apply stage")
+    wait_for(lambda: applying(runs), what="the apply stage")
     proc.send_signal(signum)
     signalled = time.monotonic()
     stdout, stderr = proc.communicate(timeout=120)
@@ -116,11 +117,7 @@ def test_a_controller_killed_mid_apply_is_interrupted_and_resumes(fresh, isolate
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", "lab1,lab2", "--json",
                  env=isolated_env)
 
-    def applying() -> bool:
-        events = list(runs.glob("*/events.jsonl"))
-        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
-
-    wait_for(applying, what="the apply stage")
+    wait_for(lambda: applying(runs), what="the apply stage")
     proc.kill()  # SIGKILL: no handler runs, nothing is written, Ansible's processes are orphaned
     proc.communicate(timeout=30)
     (run_dir,) = runs.iterdir()
@@ -153,11 +150,7 @@ def test_a_host_lost_mid_apply_is_unreachable_and_never_rolled_back(fresh, isola
     proc = start("install", "node_exporter", "-i", str(fresh.inventory_path), "-l", ",".join(HOSTS), "--json",
                  env=isolated_env)
 
-    def applying() -> bool:
-        events = list(runs.glob("*/events.jsonl"))
-        return bool(events) and '"stage": "apply", "event": "runner_on_start"' in events[0].read_text()
-
-    wait_for(applying, what="the apply stage")
+    wait_for(lambda: applying(runs), what="the apply stage")
     victim = next(h for h in fresh.hosts() if h.name == "lab3")
     victim.stop()  # the host goes away in the middle of apply (halted: its sshd is gone)
     try:
