@@ -48,8 +48,9 @@ def run_processes() -> list[int]:
 
 
 def applying(runs: Path) -> bool:
-    """Has the (one) run under ``runs`` started its apply stage?"""
-    return any('"stage": "apply", "event": "runner_on_start"' in p.read_text() for p in runs.glob("*/events.jsonl"))
+    """Has a run under ``runs`` that is still going (no report yet) started its apply stage?"""
+    return any('"stage": "apply", "event": "runner_on_start"' in p.read_text()
+               for p in runs.glob("*/events.jsonl") if not (p.parent / "report.json").exists())
 
 
 @pytest.fixture
