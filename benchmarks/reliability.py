@@ -30,6 +30,7 @@ CHECKS = [
     "tests/e2e/test_partial_failure.py",
     "tests/e2e/test_check_mode_fidelity.py",
     "tests/e2e/test_learning.py",
+    "tests/integration/test_disk_full.py",
     "tests/unit/test_locks.py",
 ]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
-from .errors import IntegrationError, ValidationFailed
+from .errors import ConfigError, IntegrationError, ValidationFailed
 from .savedplan import SavedPlan
 from .executor import EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
@@ -137,6 +137,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
 
         saved = SavedPlan.read(saved_plan)
         saved.check(found.name, targets, fingerprint(found, entry_playbooks(found), params.extravars))
+    require_free_space(settings.runs_dir)
     run_id = new_run_id()
     changes_hosts = action in ("install", "uninstall")
     planned = rollout.plan(targets)
@@ -182,6 +183,22 @@ def _plan_variables(saved_plan: Path, found, action: str, variables) -> list[str
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="intagent-plan-", delete=False) as fh:
         yaml.safe_dump(values, fh)
     return [f"@{fh.name}"]
+
+
+MIN_FREE_BYTES = 16 * 1024 * 1024  # a run's record (journal, events, playbooks) with room to spare
+
+
+def require_free_space(runs_dir: Path, minimum: int = MIN_FREE_BYTES) -> None:
+    """Refuse to start a run (ConfigError, exit 3) whose record the runs folder may not have room for: a
+    run that cannot record what it does to hosts must not start."""
+    where = runs_dir
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < minimum:
+        raise ConfigError(f"the runs folder {runs_dir} has {free // 1024} KiB free; a run needs "
+                          f"{minimum // (1024 * 1024)} MiB to be recorded: nothing was run",
+                          hint="free space there, or set runs_dir to another folder")
 
 
 def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
@@ -299,12 +316,12 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     continues with the batches recorded in its ``request.json``: the batch it was in (its steps left),
     or the next one, and then the batches after it.
     """
-    from .errors import ConfigError
     from .lifecycle import resume_point
     from .params import ResolvedParams, resolve
 
     settings = settings or load_settings()
     run = RunDir.open(settings.runs_dir, run_id)
+    require_free_space(settings.runs_dir)
     request = run.read_json("request.json") or {}
     state = run.journal.state()
     if state.status in ("requested", "running"):

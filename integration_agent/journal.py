@@ -15,7 +15,9 @@ the file was edited, and the journal refuses to be read or extended.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import fcntl
 import functools
 import hashlib
@@ -277,13 +279,29 @@ class Journal:
                 lines.append(line)
                 last, seq = line, seq + 1
             lines.append(self._line(seq, last, body, message.TYPE))
-            os.write(fd, b"".join(line + b"\n" for line in lines))
-            os.fsync(fd)
+            self._write(fd, b"".join(line + b"\n" for line in lines), len(data) - len(torn))
         finally:
             os.close(fd)  # closing releases the lock
         if created:
             _fsync_dir(self.path.parent)
         return seq
+
+    def _write(self, fd: int, text: bytes, size: int) -> None:
+        """Append ``text`` whole and on disk, or not at all: a full disk leaves the journal as it was (the
+        part written is cut off again) and says so, naming the journal."""
+        try:
+            rest = memoryview(text)
+            while rest:  # a write may take only part of the text (a nearly full disk): go on until all is
+                rest = rest[os.write(fd, rest):]  # written or the disk says it is full
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            if exc.errno == errno.ENOSPC:
+                raise JournalError(f"{self.path}: no space left on the device: this step of the run cannot be "
+                                   "recorded, so the run stops here", hint="free space where runs_dir is, then "
+                                   "resume the run (intagent resume RUN)") from None
+            raise JournalError(f"{self.path}: cannot write the journal: {exc.strerror}") from None
 
     @staticmethod
     def _line(seq: int, prev: bytes | None, body: dict[str, Any], kind: str) -> bytes:
