@@ -84,9 +84,10 @@ def test_a_signal_during_apply_stops_everything_and_records_unknown_hosts(fresh,
     assert {h["status"] for h in report["hosts"].values()} == {"unknown"}
     figure(check, "controller processes left at exit", len(run_processes()))
     wait_for(lambda: not run_processes(), timeout=10, what="run processes to end")
-    left = {host: host_leftovers(fresh, host) for host in HOSTS}
-    figure(check, "temp dirs and package managers left on the hosts", sum(map(len, left.values())))
-    assert left == {host: [] for host in HOSTS}
+    # intagent never kills a package manager in the middle of a transaction (that breaks dpkg's state): an apt
+    # the interrupted run started on a host finishes there on its own, and resume's reconcile waits for it.
+    figure(check, "package managers still running at the interrupt",
+           sum(map(len, (host_leftovers(fresh, host) for host in HOSTS))))
     assert not list((runs.parent / "locks").glob("*.lock")), "locks must be released"
     shown = run_cli("runs", "show", report["run_id"], env=isolated_env)
     assert "interrupted" in shown.stdout
@@ -98,6 +99,9 @@ def test_a_signal_during_apply_stops_everything_and_records_unknown_hosts(fresh,
     assert {h["status"] for h in final["hosts"].values()} <= {"installed", "unchanged"}
     for host in HOSTS:
         assert final["hosts"][host]["evidence"]["endpoint_ok"] in (True, "True")
+    left = {host: host_leftovers(fresh, host) for host in HOSTS}
+    figure(check, "temp dirs and package managers left on the hosts after resume", sum(map(len, left.values())))
+    assert left == {host: [] for host in HOSTS}
     journal = [json.loads(line) for line in (runs / report["run_id"] / "journal.jsonl").read_text().splitlines()]
     assert [e["seq"] for e in journal] == list(range(1, len(journal) + 1))
     flow = [(e["type"], e.get("step")) for e in journal]
