@@ -58,6 +58,11 @@ def ansible_env(**extra: str) -> dict[str, str]:
     return {**SAFE_ENV, **LOCAL_ENV, "PATH": venv_path(), **extra}
 
 
+# Seconds apt waits for its lock on a host per attempt (apt's own default), handed to every playbook as
+# this variable; the entry playbooks make it apt's ``lock_timeout`` (``module_defaults`` in role.yml.j2).
+PACKAGE_LOCK_VAR = "intagent_package_lock_timeout"
+DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
+
 # The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
 EVIDENCE_TASK = "intagent evidence"
 
@@ -150,11 +155,12 @@ class Executor:
     """Runs playbooks through ansible-runner's Python API, in the operator's Ansible environment."""
 
     def __init__(self, *, forks: int | None = None, timeout: int | None = None,
-                 options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
+                 package_lock_timeout: int = DEFAULT_PACKAGE_LOCK_TIMEOUT, options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
                  scratch: Scratch | None = None) -> None:
         self.options = options or AnsibleOptions()
         self.forks = self.options.forks or forks
         self.timeout = timeout
+        self.package_lock_timeout = package_lock_timeout
         self.secrets = secrets or AnsibleSecrets()
         self.scratch = scratch or Scratch()  # where each run's private dir goes (refused for secrets on disk)
         # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
@@ -216,7 +222,7 @@ class Executor:
         portable = {k: v for k, v in ansible.env.items() if k not in ("ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH")}
         sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
         job = Job(private=private, playbook=playbook.resolve(), inventories=[Path(i).resolve() for i in sources],
-                  limit=limit, extravars=dict(extravars or {}), options=[*options, *self.options.playbook_args()],
+                  limit=limit, extravars={**(extravars or {}), PACKAGE_LOCK_VAR: self.package_lock_timeout}, options=[*options, *self.options.playbook_args()],
                   secret_files=secret_files, env={**portable, **timeout, MARKER_ENV: self.marker}, ansible=ansible,
                   roles_path=roles_path, forks=self.forks, verbosity=self.options.verbosity, handle=handle,
                   redact=redact)

@@ -454,10 +454,12 @@ class Lifecycle:
 
         hosts = self._in_play()
         delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
+        touched: set[str] = set()  # hosts an attempt changed: only they need a rollback if the lock never frees
         while hosts:
             result = self._run("apply", hosts)
             if result is None:
                 return
+            touched.update(h.host for h in hosts if h.changed.get("apply"))
             retry = []
             for host in hosts:
                 outcome = result.hosts.get(host.host)
@@ -468,19 +470,23 @@ class Lifecycle:
                     continue
                 cause = classify("apply", outcome.failures[0] if outcome and outcome.failures else "")
                 if cause.transient:
-                    host.failures.append(f"apply: {cause.id} is transient: retrying")
-                    retry.append(host)
+                    retry.append((host, cause.id))
                     continue
                 # A host the package repository never reached was not changed: nothing to roll back.
-                untouched = cause.strategy == "stop" and not host.changed.get("apply")
+                untouched = cause.strategy == "stop" and host.host not in touched
                 host.status, host.needs_rollback = "failed", not untouched
             cancelled = self.cancel is not None and self.cancel.is_set()
             if retry and delays and not cancelled:
+                for host, why in retry:
+                    host.failures.append(f"apply: {why} is transient: retrying")
                 self.sleep(delays.pop(0))
-                hosts = retry
+                hosts = [host for host, _ in retry]
             else:
-                for host in retry:
-                    host.status, host.needs_rollback = "failed", True
+                for host, why in retry:  # it never went away: a host no attempt changed is left as it was
+                    if not cancelled:
+                        host.failures.append(f"apply: {why} persisted through {APPLY_RETRIES + 1} attempts: "
+                                             "giving up")
+                    host.status, host.needs_rollback = "failed", host.host in touched
                 hosts = []
 
     def _stage_verify(self, action: str) -> None:

@@ -81,6 +81,9 @@ class AnsibleSettings(_Strict):
         "Hosts changed in parallel; default: your Ansible configuration's forks, else 20."))
     timeout: int | None = Field(None, ge=1, description=(
         "SSH connection timeout in seconds; default: your Ansible configuration's timeout, else 30."))
+    package_lock_timeout: int = Field(60, ge=0, le=3600, description=(
+        "Seconds the package manager waits for its lock on a host (apt's lock_timeout) in each apply attempt; "
+        "a lock still held then is retried by intagent, with backoff, three times."))
     executor: Literal["local", "streaming"] = Field(
         "local", description="local: Ansible runs here; streaming: each playbook is streamed to worker_command.")
     worker_command: Annotated[str, AfterValidator(_command)] = Field(

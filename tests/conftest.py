@@ -43,6 +43,26 @@ def ssh(lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
+# Paths a lab host changes by itself (its journal, the test's SSH access): left out of overlay comparisons.
+SNAPSHOT_SKIP = ("/var/log/journal", "/root/.ssh", "/home/ops/.ssh")
+
+
+def snapshot(host):
+    """The overlay upper layer of lab host ``host`` (a ``lab.hosts()`` entry), read from outside it."""
+    from integration_agent.lab.overlay import Snapshot
+
+    return Snapshot.take(Path(host.dir) / "upper", SNAPSHOT_SKIP)
+
+
+def residue(before, host, lower: Path) -> list[str]:
+    """What differs on ``host`` against the snapshot ``before``, bookkeeping aside."""
+    from integration_agent.audit import BOOKKEEPING
+    from integration_agent.catalog import within
+    from integration_agent.lab.overlay import diff
+
+    return [str(c) for c in diff(before, snapshot(host), lower) if not any(within(c.path, p) for p in BOOKKEEPING)]
+
+
 def node_exporter_metrics(lab, host: str) -> str:
     """What node_exporter serves on the host's 127.0.0.1:9100/metrics (empty when nothing answers)."""
     return ssh(lab, host, "python3 -c \"import urllib.request as u; "

@@ -10,7 +10,7 @@ import pytest
 
 from integration_agent.lab.system import wait_gone
 from integration_agent.paths import KNOWLEDGE_DIR
-from tests.conftest import run_cli, ssh
+from tests.conftest import residue, run_cli, snapshot, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -51,22 +51,67 @@ def test_stopped_mirror_is_classified_and_becomes_knowledge(lab, isolated_env, t
         lab.up(3)  # restarts the mirror
 
 
-def test_package_manager_lock_on_a_host_is_retried(lab, isolated_env):
-    """The apt lock held longer than apt's own wait: the first apply fails, the retry goes through."""
-    lab.reset(["lab2"])
-    address = next(h.address for h in lab.hosts() if h.name == "lab2")
-    holder = ("systemd-run --unit=hold-apt-lock python3 -c \"import fcntl, time; "
+def hold_package_lock(lab, host: str, seconds: int | None) -> None:
+    """Hold apt's and dpkg's locks on ``host`` for ``seconds`` (None: until :func:`release_package_lock`),
+    from a transient unit the way unattended-upgrades would."""
+    sleep = f"time.sleep({seconds})" if seconds is not None else "signal.pause()"
+    holder = ("systemd-run --unit=hold-apt-lock python3 -c \"import fcntl, signal, time; "
               "fs = [open(p, 'w') for p in ('/var/lib/dpkg/lock-frontend', '/var/lib/apt/lists/lock')]; "
-              "[fcntl.lockf(f, fcntl.LOCK_EX) for f in fs]; time.sleep(75)\"")
-    import subprocess
+              f"[fcntl.lockf(f, fcntl.LOCK_EX) for f in fs]; {sleep}\"")
+    assert ssh(lab, host, holder).returncode == 0
+    # Held once the holder has its locks: a lock test fails while the holder holds them.
+    probe = "python3 -c \"import fcntl; fcntl.lockf(open('/var/lib/dpkg/lock-frontend', 'w'), fcntl.LOCK_EX | fcntl.LOCK_NB)\""
+    for _ in range(100):
+        if ssh(lab, host, probe).returncode != 0:
+            return
+    raise AssertionError("the lock holder never took the lock")
 
-    assert subprocess.run(lab.ssh_command(address, holder), capture_output=True, timeout=30).returncode == 0
-    proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab2", "--json",
-                   env=isolated_env, timeout=600)
+
+def release_package_lock(lab, host: str) -> None:
+    ssh(lab, host, "systemctl stop hold-apt-lock; systemctl reset-failed hold-apt-lock")
+
+
+def test_package_manager_lock_on_a_host_is_retried(lab, isolated_env):
+    """The apt lock held longer than apt waits in the first attempt: the first apply fails, a retry goes
+    through once the holder lets go."""
+    lab.reset(["lab2"])
+    hold_package_lock(lab, "lab2", 12)
+    try:
+        proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab2", "--json",
+                       env={**isolated_env, "INTAGENT_ANSIBLE_PACKAGE_LOCK_TIMEOUT": "4"}, timeout=600)
+    finally:
+        release_package_lock(lab, "lab2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     host = json.loads(proc.stdout)["hosts"]["lab2"]
     assert host["status"] == "installed"
     assert any("package_manager_lock is transient: retrying" in f for f in host["failures"]), host["failures"]
+
+
+def test_package_manager_lock_held_past_every_retry_leaves_the_host_untouched(lab, isolated_env, figure):
+    """The lock never freed: three bounded retries, then the host is failed with cause package_manager_lock,
+    never rolled back (no attempt changed it) and left exactly as it was."""
+    lab.reset(["lab2"])
+    host = next(h for h in lab.hosts() if h.name == "lab2")
+    hold_package_lock(lab, "lab2", None)
+    before = snapshot(host)
+    try:
+        proc = run_cli("install", "node_exporter", "-i", str(lab.inventory_path), "-l", "lab2", "--json",
+                       env={**isolated_env, "INTAGENT_ANSIBLE_PACKAGE_LOCK_TIMEOUT": "2"}, timeout=600)
+        left = residue(before, host, lab.base(host.release).path)
+    finally:
+        release_package_lock(lab, "lab2")
+    assert proc.returncode == 11, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    figure("5 apt lock held", "paths changed on the host", len(left))
+    host = report["hosts"]["lab2"]
+    retries = [f for f in host["failures"] if "package_manager_lock is transient: retrying" in f]
+    figure("5 apt lock held", "apply attempts", len(retries) + 1)
+    figure("5 apt lock held", "rollback steps run", int("recover" in host["changed"]))
+    assert len(retries) == 3, host["failures"]
+    assert host["failures"][-1] == "apply: package_manager_lock persisted through 4 attempts: giving up", host
+    assert host["status"] == "failed" and host["cause"] == "package_manager_lock", host
+    assert not host["needs_rollback"] and "recover" not in host["changed"], host
+    assert left == [], left
 
 
 def test_stopped_mirror_with_generated_playbooks_spends_no_model_call(lab, isolated_env, tmp_path):

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from integration_agent.audit import BOOKKEEPING
-from integration_agent.catalog import within
 from integration_agent.lab.mirror import write_index
-from integration_agent.lab.overlay import Snapshot, diff
-from tests.conftest import run_cli, ssh
+from tests.conftest import residue, run_cli, snapshot, ssh
 
 pytestmark = pytest.mark.lab
 HOSTS = ["lab1", "lab2", "lab3", "lab4", "lab5"]
@@ -61,17 +58,10 @@ def five(lab, tmp_path):
     server.server_close()
 
 
-def residue(before: Snapshot, host, lower: Path) -> list[str]:
-    """What differs on ``host`` against ``before``, bookkeeping aside (the overlay root, read from outside)."""
-    after = Snapshot.take(Path(host.dir) / "upper", ("/var/log/journal", "/root/.ssh", "/home/ops/.ssh"))
-    return [str(c) for c in diff(before, after, lower) if not any(within(c.path, p) for p in BOOKKEEPING)]
-
-
 def test_two_of_five_hosts_fail_apply_and_only_they_are_rolled_back(five, isolated_env, figure):
     hosts = {h.name: h for h in five.hosts()}
     lower = five.base(hosts["lab2"].release).path
-    before = {name: Snapshot.take(Path(hosts[name].dir) / "upper", ("/var/log/journal", "/root/.ssh",
-                                                                      "/home/ops/.ssh")) for name in BROKEN}
+    before = {name: snapshot(hosts[name]) for name in BROKEN}
     proc = run_cli("install", "node_exporter", "-i", str(five.inventory_path), "-l", ",".join(HOSTS), "--json",
                    env=isolated_env)
     assert proc.returncode == 10, proc.stdout[-2000:] + proc.stderr[-2000:]
