@@ -322,6 +322,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
     settings = settings or load_settings()
     run = RunDir.open(settings.runs_dir, run_id)
     require_free_space(settings.runs_dir)
+    run.keep_reserve()  # a run stopped by a full disk used its reserve to record where it stopped
     request = run.read_json("request.json") or {}
     state = run.journal.state()
     if state.status in ("requested", "running"):

@@ -103,6 +103,7 @@ class PlaybookRun:
     hosts: dict[str, HostRun]
     completed: bool  # False when the final stats event never came (interrupted or crashed)
     events: int = 0
+    record_error: str | None = None  # the events file could not be written (a full disk): the run was stopped
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -197,16 +198,22 @@ class Executor:
         private = self.scratch.private_dir(private_prefix(self.marker),
                                            secrets=bool(secrets or self.secrets.vault_password))
         hosts: dict[str, HostRun] = {}
-        seen = {"stats": False, "count": 0}
+        seen: dict[str, Any] = {"stats": False, "count": 0, "record_error": None}
         sink = open(events_file, "a", encoding="utf-8") if events_file else None
+        # A playbook whose events cannot be recorded is stopped like an interrupted one.
+        cancel = cancel if cancel is not None else threading.Event()
 
         def handle(event: dict[str, Any]) -> bool:
             event = redact(event)
             seen["count"] += 1
             self._fold(event, hosts, seen)
-            if sink:
-                sink.write(json.dumps({"stage": stage, **_slim(event)}, default=str) + "\n")
-                sink.flush()
+            if sink and not seen["record_error"]:
+                try:
+                    sink.write(json.dumps({"stage": stage, **_slim(event)}, default=str) + "\n")
+                    sink.flush()
+                except OSError as exc:
+                    seen["record_error"] = f"{events_file} cannot be written ({exc.strerror})"
+                    cancel.set()
             if on_event:
                 on_event(event)
             return False  # never let ansible-runner write raw events to disk
@@ -232,9 +239,11 @@ class Executor:
                 self.stop_leftovers()
         finally:
             if sink:
-                sink.close()
+                with contextlib.suppress(OSError):  # what did not fit stays unwritten
+                    sink.close()
             shutil.rmtree(private, ignore_errors=True)
-        return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"])
+        return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"],
+                           record_error=seen["record_error"])
 
     def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
         """Run ``job`` with ansible-runner in this process, Ansible on this machine."""

@@ -40,7 +40,9 @@ ENVELOPE = ("seq", "at", "prev")
 
 
 class JournalError(IntagentError):
-    """The journal of a run was modified (a line removed, edited or reordered) or cannot be read."""
+    """The journal of a run was modified (a line removed, edited or reordered), cannot be read or written."""
+
+    full = False  # the write failed because the disk is full
 
 
 # -- messages ---------------------------------------------------------------------------------------
@@ -142,15 +144,18 @@ class RunInterrupted:
     TYPE: ClassVar[str] = "run_interrupted"
     step: str | None
     hosts: tuple[str, ...] = ()
+    reason: str | None = None  # why, when it was not a signal (a full disk under the runs folder)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
+        body = {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
+        return {**body, "reason": self.reason} if self.reason else body
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunInterrupted:
         step = data.get("step")
         return cls(step=str(step) if step is not None else None,
-                   hosts=tuple(str(h) for h in data.get("hosts") or ()))
+                   hosts=tuple(str(h) for h in data.get("hosts") or ()),
+                   reason=str(data["reason"]) if data.get("reason") else None)
 
 
 @dataclass(frozen=True)
@@ -241,9 +246,10 @@ class Journal:
     (e.g. a :class:`~integration_agent.redact.Redactor` built from the run's secrets).
     """
 
-    def __init__(self, path: Path, redact: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, path: Path, redact: Callable[[Any], Any] | None = None, *, reserve: Path | None = None) -> None:
         self.path = Path(path)
         self.redact = redact
+        self.reserve = reserve  # a file set aside on the same disk, freed when the disk is full (see _write)
         self.notes: list[str] = []  # what the last read noticed (a torn last line)
 
     def exists(self) -> bool:
@@ -288,7 +294,17 @@ class Journal:
 
     def _write(self, fd: int, text: bytes, size: int) -> None:
         """Append ``text`` whole and on disk, or not at all: a full disk leaves the journal as it was (the
-        part written is cut off again) and says so, naming the journal."""
+        part written is cut off again) and says so, naming the journal. A journal with a reserve frees it
+        the first time the disk is full and tries once more: the room to record where the run stopped."""
+        try:
+            self._write_once(fd, text, size)
+        except JournalError as exc:
+            if not exc.full or self.reserve is None or not self.reserve.exists():
+                raise
+            self.reserve.unlink()
+            self._write_once(fd, text, size)
+
+    def _write_once(self, fd: int, text: bytes, size: int) -> None:
         try:
             rest = memoryview(text)
             while rest:  # a write may take only part of the text (a nearly full disk): go on until all is
@@ -298,9 +314,11 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
             if exc.errno == errno.ENOSPC:
-                raise JournalError(f"{self.path}: no space left on the device: this step of the run cannot be "
-                                   "recorded, so the run stops here", hint="free space where runs_dir is, then "
-                                   "resume the run (intagent resume RUN)") from None
+                error = JournalError(f"{self.path}: no space left on the device: this step of the run cannot be "
+                                     "recorded, so the run stops here", hint="free space where runs_dir is, then "
+                                     "resume the run (intagent resume RUN)")
+                error.full = True
+                raise error from None
             raise JournalError(f"{self.path}: cannot write the journal: {exc.strerror}") from None
 
     @staticmethod

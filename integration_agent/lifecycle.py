@@ -224,7 +224,9 @@ class Lifecycle:
         self.limit = limit
         self.on_event = on_event
         self.confirm = confirm
-        self.cancel = cancel
+        # Set by a signal (the CLI), or here when the run's record cannot be written (a full disk).
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.stop_reason: str | None = None  # why the run stopped, when it was not a signal
         self.hosts = {h: HostReport(h) for h in targets}
         # A rolling run: its plan, the hosts of the batch running (None: every host), the hosts whose
         # batch started, and where the rollout stopped.
@@ -241,7 +243,7 @@ class Lifecycle:
         self.custom = tuple(steps)
         self.learner = learner
         self.sleep = sleep
-        self.journal = Journal(run.path / "journal.jsonl", redact=self.redact)
+        self.journal = Journal(run.path / "journal.jsonl", redact=self.redact, reserve=run.reserve)
         self.playbooks = entry_playbooks(integration)
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
 
@@ -261,7 +263,8 @@ class Lifecycle:
         self._finish(action)
         report = self._report(action, started)
         if report.status == "interrupted":
-            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown")))
+            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown"),
+                                               reason=self.stop_reason))
         else:
             self.journal.append(RunFinished(report.status, report.exit_code))
         return report
@@ -396,6 +399,10 @@ class Lifecycle:
             outcome = result.hosts.get(host.host)
             if outcome is not None:
                 host.changed[stage] = outcome.changed
+        if result.record_error:  # the executor stopped the playbook: what it does can no longer be recorded
+            self.stop_reason = result.record_error
+            self.run.reserve.unlink(missing_ok=True)  # the room to record where the run stopped, and its report
+            self.cancel.set()
         return result
 
     def _settle(self, host: HostReport, outcome: HostRun | None, result: PlaybookRun, stage: str) -> bool:
@@ -557,7 +564,8 @@ class Lifecycle:
         for host in self.hosts.values():
             if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed:
                 host.status = "unknown"  # stopped part way: its state is not known until reconciled
-                host.failures.append("interrupted: the run was stopped before this host finished")
+                host.failures.append(f"interrupted: {self.stop_reason or 'the run was stopped'} before this "
+                                     "host finished")
             if action == "install" and host.status == "verified":
                 host.status = "installed" if host.changed.get("apply", 0) else "unchanged"
             if host.status in ("pending", "applied", "planned") and action == "install":

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 OWNER_LOCK = "owner.lock"  # flock-held by the process running the run
 MARKER_FILE = "marker"  # the run marker its Ansible processes carry (see executor.MARKER_ENV)
+RESERVE = "reserve"  # room the journal frees to record where a run stopped on a full disk
+RESERVE_BYTES = 256 * 1024
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -48,7 +50,24 @@ class RunDir:
         path = runs_dir / (run_id or new_run_id())
         path.mkdir(parents=True, exist_ok=False, mode=0o700)
         (path / "playbooks").mkdir()
-        return cls(path)
+        run = cls(path)
+        run.keep_reserve()
+        return run
+
+    @property
+    def reserve(self) -> Path:
+        """Room set aside on the runs folder's disk: when the disk fills up in the middle of a run, the journal
+        frees it to record where the run stopped (see :meth:`Journal.append`)."""
+        return self.path / RESERVE
+
+    def keep_reserve(self) -> None:
+        """Set the reserve aside (again, on resume), written out so the room is really taken."""
+        if self.reserve.exists():
+            return
+        with open(self.reserve, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     @contextmanager
     def owned(self) -> Iterator[None]:
@@ -91,7 +110,7 @@ class RunDir:
         """
         from .journal import Journal
 
-        return Journal(self.path / "journal.jsonl")
+        return Journal(self.path / "journal.jsonl", reserve=self.reserve)
 
     def playbook(self, name: str, text: str) -> Path:
         target = self.path / "playbooks" / name

@@ -50,6 +50,8 @@ def _summary(event: dict[str, Any]) -> str:
     elif kind in ("step_started", "run_interrupted"):
         hosts = ", ".join(event.get("hosts") or []) or "no host"
         text = f"hosts: {hosts}" if kind == "step_started" else f"unknown: {hosts}"
+        if event.get("reason"):
+            text += f" ({event['reason']})"
     elif kind == "step_finished":
         outcomes = event.get("hosts") or {}
         text = ", ".join(f"{h}={(o or {}).get('status')}" for h, o in sorted(outcomes.items())) or "no host"

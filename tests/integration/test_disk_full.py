@@ -56,3 +56,16 @@ def test_a_journal_that_meets_a_full_disk_says_so_and_stays_readable(small_disk,
     (small_disk / "filler").unlink()
     journal.append(Note(None, "room again"))
     assert [e["type"] for e in journal.events()] == ["run_requested", "note"]
+
+
+def test_a_journal_with_a_reserve_frees_it_once_to_record_the_stop(small_disk):
+    reserve = small_disk / "run" / "reserve"
+    journal = Journal(small_disk / "run" / "journal.jsonl", reserve=reserve)
+    journal.append(RunRequested("install", "node_exporter", ("web1",), {}))
+    reserve.write_bytes(b"\0" * 64 * 1024)
+    fill(small_disk, leave=0)
+    journal.append(Note(None, "x" * 16 * 1024))  # does not fit: the reserve makes the room
+    assert not reserve.exists()
+    with pytest.raises(JournalError, match="no space left on the device"):
+        journal.append(Note(None, "x" * 64 * 1024))  # the reserve is spent: refused, the journal whole
+    assert [e["type"] for e in journal.events()] == ["run_requested", "note"]
