@@ -61,6 +61,7 @@ def ansible_env(**extra: str) -> dict[str, str]:
 # Seconds apt waits for its lock on a host per attempt (apt's own default), handed to every playbook as
 # this variable; the entry playbooks make it apt's ``lock_timeout`` (``module_defaults`` in role.yml.j2).
 PACKAGE_LOCK_VAR = "intagent_package_lock_timeout"
+CANCEL_POLL = 0.2  # seconds between two looks at whether a running playbook must stop
 DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
 # The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
@@ -252,6 +253,11 @@ class Executor:
         # Ansible's controller-side scratch (rendered templates, module payloads) stays in the private dir
         # in memory, and goes with it, instead of ~/.ansible/tmp on disk.
         env = {**job.ansible.env, **job.env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(job.private / "tmp")}
+        # ansible-runner looks at the cancel callback each time its wait for output times out; its default
+        # of 5 s let a stopped playbook run on to its end. It reads the setting from env/settings only (a
+        # ``settings`` argument is dropped when that file is missing).
+        (job.private / "env").mkdir(exist_ok=True)
+        (job.private / "env" / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_POLL}))
         runner = ansible_runner.run(
             private_data_dir=str(job.private), playbook=str(job.playbook),
             inventory=[str(i) for i in job.inventories], limit=job.limit, extravars=job.extravars,

@@ -267,6 +267,7 @@ class Lifecycle:
                                                reason=self.stop_reason))
         else:
             self.journal.append(RunFinished(report.status, report.exit_code))
+        self.run.reserve.unlink(missing_ok=True)  # needed no more (a resume sets it aside again)
         return report
 
     def _steps(self, action: str, steps: list[str | CustomStep]) -> str | None:

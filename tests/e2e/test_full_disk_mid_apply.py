@@ -57,9 +57,15 @@ def test_a_disk_that_fills_up_mid_apply_stops_the_run_with_a_readable_record(lab
     filled: list[str] = []
     tasks: dict[str, list[str]] = {"stopped": [], "resumed": []}  # tasks apply started, in each run
 
+    reserved: list[bool] = []  # was the reserve set aside while the resumed run ran?
+
     def started(which: str):
-        return lambda stage, event: tasks[which].append(event["event_data"].get("task", "")) if (
-            stage == "apply" and event.get("event") == "playbook_on_task_start") else None
+        def record(stage: str, event: dict) -> None:
+            if which == "resumed" and not reserved:
+                reserved.append((run_dir / "reserve").exists())
+            if stage == "apply" and event.get("event") == "playbook_on_task_start":
+                tasks[which].append(event["event_data"].get("task", ""))
+        return record
 
     def on_event(stage: str, event: dict) -> None:
         started("stopped")(stage, event)
@@ -95,6 +101,7 @@ def test_a_disk_that_fills_up_mid_apply_stops_the_run_with_a_readable_record(lab
     assert len(tasks["stopped"]) < len(tasks["resumed"]), tasks  # stopped, not run to its end
     assert final.status == "ok", final
     assert final.hosts["lab1"].status in ("installed", "unchanged"), final.hosts["lab1"]
-    assert (run_dir / "reserve").exists(), "resume sets a new reserve aside"
+    assert reserved == [True], "resume sets a new reserve aside"
+    assert not (run_dir / "reserve").exists(), "a finished run gives its reserve back"
     assert ssh(lab, "lab1", "systemctl is-active prometheus-node-exporter").stdout.strip() == "active"
 
