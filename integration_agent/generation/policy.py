@@ -23,8 +23,10 @@ from typing import Any
 import yaml
 
 from ..catalog import Manifest
-from .rules import RULES, SECTIONS, Finding, PlanContext, Rule, parse_jinja
-from .rules.registry import GateDeadline
+from .rules import RULES
+from .rules.data import SECTIONS
+from .rules.jinja import parse_jinja
+from .rules.registry import Finding, GateDeadline, PlanContext, Rule
 from .schema import GeneratedPlan
 
 __all__ = ["Finding", "Rule", "RULES", "INPUT_RULES", "MAX_BYTES", "MAX_DEPTH", "check_plan", "check_json_text",

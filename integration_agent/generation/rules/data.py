@@ -7,7 +7,6 @@ import re
 SECTIONS = ("install", "verify", "uninstall", "handlers")
 
 NEVER_MODULES = frozenset({"shell", "raw", "script", "expect", "telnet", "psexec", "win_shell", "win_command"})
-SHELL_METACHARACTERS = ("|", ";", "&", ">", "<", "`", "$(")
 FORBIDDEN_PROGRAMS: dict[str, frozenset[str]] = {
     "a shell": frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish"}),
     "a download or network tool": frozenset({
@@ -31,8 +30,6 @@ FORBIDDEN_PROGRAMS: dict[str, frozenset[str]] = {
         "gem", "snap", "flatpak", "systemctl", "service", "update-rc.d", "chkconfig", "apt-helper",
         "/usr/lib/apt/apt-helper", "debconf-set-selections"}),
 }
-UNSAFE_TAR_OPTIONS = ("--to-command", "--use-compress-program", "-I", "--checkpoint-action", "--info-script",
-                      "--new-volume-script", "-F", "--rsh-command", "--rmt-command", "-P", "--absolute-names")
 SAFE_DPKG_OPTIONS = frozenset({"force-confdef", "force-confold", "force-confnew", "force-confmiss"})
 
 # Task keywords that change where or how a task runs; smuggled into args they must not survive.

@@ -39,15 +39,6 @@ def path_allowed(ctx: PlanContext, path: str, action: str) -> bool:
     return any(fnmatchcase(path, p.format(name=ctx.name)) for p in patterns)
 
 
-def prefix_allowed(ctx: PlanContext, prefix: str, action: str) -> bool:
-    """A templated path's literal start pins it inside the footprint (the rest cannot climb: no '..')."""
-    prefix = normalize(prefix) + ("/" if prefix.endswith("/") else "")
-    if any(prefix.startswith(normalize(e).rstrip("/") + "/") for e in ctx.manifest.owns.paths):
-        return True
-    patterns = DELETABLE_SHARED_PATHS if action == "delete" else SHARED_PATHS
-    return any(prefix.startswith(p.format(name=ctx.name).rstrip("*")) for p in patterns)
-
-
 def path_problem(ctx: PlanContext, value: Any, action: str) -> str | None:
     """Why a path a task writes (``action`` write, delete, mkdir or read) is not allowed, or None.
 
@@ -242,8 +233,6 @@ def tokens(line: str) -> list[str]:
     if word:
         words.append("".join(word))
     return words
-
-
 
 
 def apt_line_uris(line: str) -> list[str]:
