@@ -1,21 +1,23 @@
-"""Rule IA110: secret parameters (and values derived from them) are handled with no_log and diff off, and never
-shown in names, URLs, command lines, messages, loops, the evidence fact or files outside the footprint."""
+"""Rule IA110 secret-handling: secret parameters (and values derived from them) are handled with no_log and
+diff off, and never shown in names, URLs, command lines, messages, loops, the evidence fact or files
+outside the footprint."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from ..schema import GeneratedTask
-from .data import WRITE_MODULES
-from .footprint import normalize
-from .jinja import is_templated, jinja_names
-from .registry import PlanContext, plan_rule
-from .tasks import arg, kind, rendered_strings
+from jinja2 import nodes
+
+from ...schema import GeneratedTask
+from ..data import WRITE_MODULES
+from ..footprint import normalize
+from ..jinja import is_templated, parse_jinja
+from ..registry import PlanContext, plan_rule
+from ..tasks import arg, kind, rendered_strings
 
 
-@plan_rule("IA110", "secret-handling")
-def secret_handling(ctx: PlanContext) -> Iterator[tuple[str, int | None, str]]:
+def check(ctx: PlanContext) -> Iterator[tuple[str, int | None, str]]:
     """A task that reads a secret parameter (or a value registered or set from one, or file content via
     slurp) has no_log: true and diff: false. A secret appears only in the content of copy, the line of
     lineinfile or the block of blockinfile, writing one of the manifest's secret_files (literal path) with
@@ -37,11 +39,22 @@ def secret_handling(ctx: PlanContext) -> Iterator[tuple[str, int | None, str]]:
             tainted.update(f"{where}"[5:] for where, _, _ in hits if where.startswith("args."))
 
 
+RULE = plan_rule("IA110", "secret-handling", check)
+
+
 def location(where: str) -> str:
     """``args.KEY`` for anything inside an argument, else the task field (name, when, loop, ...)."""
     head, _, rest = where.partition(".")
     key = re.split(r"[.\[]", rest)[0]
     return f"args.{key}" if head == "args" else where.split("[")[0].split(".")[0]
+
+
+def jinja_names(text: str, expression: bool = False) -> frozenset[str]:
+    """The variable names a template (or a bare expression) reads."""
+    if not expression and not is_templated(text):
+        return frozenset()
+    ast = parse_jinja(text, expression)
+    return frozenset() if isinstance(ast, str) else frozenset(n.name for n in ast.find_all(nodes.Name))
 
 
 SECRET_PLACES = {  # (module or "*", location) -> where a secret would be shown
@@ -52,6 +65,7 @@ SECRET_PLACES = {  # (module or "*", location) -> where a secret would be shown
     ("assert", "args.msg"): "a failure message", ("assert", "args.success_msg"): "a message",
     ("fail", "args.msg"): "a failure message", ("uri", "args.body"): "a request body",
 }
+
 URL_ARGS = frozenset({"args.url", "args.repo", "args.baseurl", "args.gpgkey", "args.mirrorlist", "args.key"})
 
 
