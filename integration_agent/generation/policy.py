@@ -5,7 +5,7 @@ Two entry points, cheapest first:
 * :func:`check_json_text` (and :func:`check_yaml_text` wherever YAML would be accepted) runs on the raw
   model answer *before* it is parsed: size, nesting depth (counted without recursion), syntax, aliases and
   duplicate keys (rules IA001-IA005, IA007, IA008; IA006 is the schema check in builder).
-* :func:`check_plan` runs every rule in :data:`RULES` (IA1xx, one function each in ``rules``) over every
+* :func:`check_plan` runs every rule in :data:`RULES` (IA1xx, one module each in ``rules/checks``) over every
   section of a schema-valid :class:`GeneratedPlan`, against the integration's manifest.
 
 Both return findings as values (empty means the content passed); nothing here raises on bad content.
@@ -23,8 +23,10 @@ from typing import Any
 import yaml
 
 from ..catalog import Manifest
-from .rules import RULES, SECTIONS, Finding, PlanContext, Rule, parse_jinja
-from .rules.registry import GateDeadline
+from .rules.checks import RULES
+from .rules.data import SECTIONS
+from .rules.jinja import parse_jinja
+from .rules.registry import Finding, GateDeadline, PlanContext, Rule
 from .schema import GeneratedPlan
 
 __all__ = ["Finding", "Rule", "RULES", "INPUT_RULES", "MAX_BYTES", "MAX_DEPTH", "check_plan", "check_json_text",

@@ -193,6 +193,9 @@ def test_wheel_ships_the_project_files_inside_the_package(ee):
         assert expected, item
         shipped = {n.removeprefix(prefix) for n in names if n.startswith(prefix + item)}
         assert shipped == expected, (item, sorted(expected ^ shipped)[:10])
+    # Package data beside the modules: each policy rule's pass and fail example plans.
+    examples = {p.relative_to(REPO).as_posix() for p in (REPO / "integration_agent").rglob("*.yml")}
+    assert len(examples) >= 21 and examples <= names, sorted(examples - names)[:10]
 
 
 def test_installed_wheel_runs_intagent_with_its_own_files(ee, tmp_path):

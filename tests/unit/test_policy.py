@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import pkgutil
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 from integration_agent.catalog import load_manifest
 from integration_agent.generation.policy import (
     RULES, Finding, check_json_text, check_plan, check_yaml_text, describe_rules)
+from integration_agent.generation.rules import checks
 from integration_agent.generation.schema import GeneratedPlan
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
@@ -545,6 +549,21 @@ def test_rule_registry_and_docs():
     table = describe_rules()
     assert all(f"| {rule_id} |" in table for rule_id in [*ids, "IA001", "IA004", "IA005"])
     assert all(rule.doc and "\n" not in rule.doc for rule in RULES)
+
+
+def test_every_rule_module_is_registered_once_in_id_order():
+    """checks.RULES lists each module of the checks package exactly once, under the module's own id and name,
+    and nothing else; the policy gate runs exactly that list."""
+    modules = [importlib.import_module(f"{checks.__name__}.{info.name}")
+               for info in pkgutil.iter_modules(checks.__path__)]
+    assert len(modules) >= 21 and RULES is checks.RULES
+    for module in modules:
+        assert [rule for rule in checks.RULES if rule is module.RULE] == [module.RULE], module.__name__
+        rule_id, name = re.fullmatch(r"(ia\d{3})_(\w+)", module.__name__.rpartition(".")[2]).groups()
+        assert (module.RULE.id, module.RULE.name) == (rule_id.upper(), name.replace("_", "-")), module.__name__
+    assert len(checks.RULES) == len(modules)
+    ids = [rule.id for rule in checks.RULES]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))
 
 
 def test_the_policy_gate_checks_the_run_deadline_itself(infra_agent):

@@ -1,5 +1,7 @@
-"""The escape corpus and the benign plans: every escape is refused with its rule id, on a task it
-added; every benign plan passes. Fixtures: tests/fixtures/policy/{escapes,benign}.yml, plans/*.json."""
+"""The escape corpus, the benign plans and each rule's examples: every escape is refused with its rule id, on
+a task it added; every benign plan passes; each rule passes its pass examples and fires on its fail examples.
+Fixtures: tests/fixtures/policy/{escapes,benign}.yml and plans/*.json (the base plans); the examples sit
+beside each rule, integration_agent/generation/rules/checks/iaNNN_<name>.yml."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import yaml
 
 from integration_agent.catalog import load_manifest
 from integration_agent.generation.policy import check_plan
+from integration_agent.generation.rules import checks
 from integration_agent.generation.schema import GeneratedPlan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,16 +58,19 @@ def test_every_benign_plan_passes(entry):
     assert [str(f) for f in check_plan(plan, manifest(entry["base"]))] == []
 
 
-RULE_FILES = sorted((FIXTURES / "rules").glob("IA*.yml"))
+CHECKS = Path(checks.__file__).parent
+RULE_FILES = sorted(CHECKS.glob("ia*.yml"))
 
 
-def test_every_plan_rule_has_pass_and_fail_examples():
-    from integration_agent.generation.policy import RULES
-
-    have = {path.stem for path in RULE_FILES}
-    assert {rule.id for rule in RULES} == have
+def test_every_plan_rule_has_pass_and_fail_examples_beside_it():
+    """Each rule module has its examples in the .yml of the same name, for that rule, and no file is left over."""
+    modules = {path.stem for path in CHECKS.glob("ia*.py")}
+    assert modules and {path.stem for path in RULE_FILES} == modules
+    rules = {rule.id: rule for rule in checks.RULES}
     for path in RULE_FILES:
         examples = yaml.safe_load(path.read_text())
+        rule = rules[examples["rule"]]
+        assert path.stem == f"{rule.id.lower()}_{rule.name.replace('-', '_')}" and examples["name"] == rule.name
         assert examples["pass"] and examples["fail"], path
 
 

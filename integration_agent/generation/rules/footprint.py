@@ -1,5 +1,5 @@
-"""The integration's footprint: which paths a task writes or reads, which URLs it fetches from, and whether
-they lie inside the manifest's owns.paths and owns.urls (or the shared allowlist)."""
+"""The integration's footprint: which paths a task writes or reads (judged by IA105, IA106, IA117, IA118),
+which URLs it fetches from, and whether those lie under the manifest's owns.urls (IA107, IA108)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from urllib.parse import unquote, urlsplit
 from jinja2 import nodes
 
 from ..schema import GeneratedTask
-from .data import (DELETABLE_SHARED_PATHS, LOOPBACK, PACKAGE_MODULES, PRIVILEGED_PATHS, REPOSITORY_FILES,
-                   SHARED_DIRECTORIES, SHARED_PATHS, UNIT_DIRECTORIES, WRITE_MODULES)
-from .jinja import is_parameter, is_templated, jinja_spans, literal_shape, template_parts
+from .data import JINJA_NAMES, LOOPBACK, PACKAGE_MODULES, REPOSITORY_FILES, WRITE_MODULES
+from .jinja import is_parameter, jinja_spans, literal_shape, template_parts
 from .registry import PlanContext
 from .tasks import arg, as_list, is_false, is_true, kind
 
@@ -24,81 +23,17 @@ def normalize(path: str) -> str:
     return "/" + posixpath.normpath(path).lstrip("/")
 
 
-def _under(path: str, entry: str) -> bool:
+def under(path: str, entry: str) -> bool:
+    """Is the normalized ``path`` the entry itself or below it?"""
     entry = normalize(entry)
     return path == entry or path.startswith(entry.rstrip("/") + "/")
 
 
-def path_allowed(ctx: PlanContext, path: str, action: str) -> bool:
-    """``action`` is write, delete or mkdir; ``path`` is normalized."""
-    if any(_under(path, entry) for entry in ctx.manifest.owns.paths):
-        return True
-    if action == "mkdir" and path in SHARED_DIRECTORIES:
-        return True
-    patterns = DELETABLE_SHARED_PATHS if action == "delete" else SHARED_PATHS
-    return any(fnmatchcase(path, p.format(name=ctx.name)) for p in patterns)
-
-
-def prefix_allowed(ctx: PlanContext, prefix: str, action: str) -> bool:
-    """A templated path's literal start pins it inside the footprint (the rest cannot climb: no '..')."""
-    prefix = normalize(prefix) + ("/" if prefix.endswith("/") else "")
-    if any(prefix.startswith(normalize(e).rstrip("/") + "/") for e in ctx.manifest.owns.paths):
-        return True
-    patterns = DELETABLE_SHARED_PATHS if action == "delete" else SHARED_PATHS
-    return any(prefix.startswith(p.format(name=ctx.name).rstrip("*")) for p in patterns)
-
-
-def path_problem(ctx: PlanContext, value: Any, action: str) -> str | None:
-    """Why a path a task writes (``action`` write, delete, mkdir or read) is not allowed, or None.
-
-    A path is literal, absolute and inside the footprint after normalisation, or starts with one of the
-    user's parameters that the manifest confines with ``within`` (checked before any playbook runs) and
-    continues with literal text that does not climb ('..'). No other Jinja: what a template renders to
-    cannot be known here."""
-    verb = {"delete": "deletes", "read": "reads"}.get(action, "writes")
-    if not isinstance(value, str) or not value:
-        return f"{verb} a path that is not a string: {value!r}"
-    if "\0" in value or "\n" in value:
-        return f"path {value!r} has a control character"
-    if not is_templated(value):
-        if not value.startswith("/"):
-            return f"path {value} is not absolute"
-        path = normalize(value)
-        return None if path_allowed(ctx, path, action) else f"path {path} is outside the integration's footprint"
-    parts = template_parts(value)
-    if parts is None or isinstance(parts[0], str) or not is_parameter(ctx, parts[0]):
-        return (f"path {value} is built with Jinja; write it literally, or start it with a parameter that the "
-                "manifest confines (within)")
-    spec = ctx.manifest.parameters[_parameter_name(ctx, parts[0])]
-    if not spec.within:
-        return f"path {value} starts with a parameter the manifest does not confine with 'within'"
-    rest = parts[1:]
-    if any(not isinstance(p, str) for p in rest) and action != "read":
-        return f"path {value} continues with Jinja after its parameter; write the rest literally"
-    if any(isinstance(p, str) and ".." in p.split("/") for p in rest):
-        return f"path {value} climbs out of its parameter with '..'"
-    return None
-
-
-def _parameter_name(ctx: PlanContext, node: Any) -> str:
+def parameter_name(ctx: PlanContext, node: Any) -> str:
+    """The manifest's name of the parameter an expression reads (``collectd_interval | int`` -> interval)."""
     while isinstance(node, nodes.Filter):
         node = node.node
     return node.name[len(ctx.name) + 1:]
-
-
-def privileged_problem(ctx: PlanContext, value: Any) -> str | None:
-    if not isinstance(value, str) or not value.startswith(("/", "{")):
-        return None
-    path = normalize(literal_shape(value))
-    for directory in UNIT_DIRECTORIES:
-        if _under(path, directory):
-            unit = path[len(directory):].strip("/").split("/")[0]
-            stem = re.split(r"[.@]", unit, maxsplit=1)[0]
-            if stem not in ctx.manifest.owns.services:
-                return f"{path}, a systemd unit of a service the integration does not own"
-            return None
-    hit = next((p for p in PRIVILEGED_PATHS if fnmatchcase(path, p)), None)
-    return f"{path}, a privileged file ({hit})" if hit else None
 
 
 def written_paths(task: GeneratedTask) -> Iterator[tuple[Any, str]]:
@@ -130,6 +65,7 @@ def written_paths(task: GeneratedTask) -> Iterator[tuple[Any, str]]:
 
 
 def read_paths(task: GeneratedTask) -> Iterator[Any]:
+    """Every path on the host a task reads a file from (slurp, copy or unarchive with remote_src)."""
     k, a = kind(task), task.args
     if k == "slurp":
         yield arg(task, "src", "path")
@@ -181,7 +117,7 @@ def url_problem(ctx: PlanContext, url: Any, *, loopback: bool = False) -> str | 
 
 def checked_parameter(ctx: PlanContext, node: Any) -> bool:
     """One of the user's parameters whose value the manifest checks with a pattern."""
-    return is_parameter(ctx, node) and ctx.manifest.parameters[_parameter_name(ctx, node)].pattern is not None
+    return is_parameter(ctx, node) and ctx.manifest.parameters[parameter_name(ctx, node)].pattern is not None
 
 
 def url_parameter(ctx: PlanContext, node: Any) -> bool:
@@ -208,8 +144,6 @@ def url_parameter(ctx: PlanContext, node: Any) -> bool:
 
 def fact_expression(node: Any) -> bool:
     """A fact of the host (ansible_facts[...], ansible_architecture, ...) with literal replace filters."""
-    from .data import JINJA_NAMES
-
     while isinstance(node, nodes.Filter) and node.name in ("replace", "lower", "default", "string"):
         if not all(isinstance(a, nodes.Const) for a in node.args) or node.kwargs:
             return False
@@ -244,8 +178,6 @@ def tokens(line: str) -> list[str]:
     return words
 
 
-
-
 def apt_line_uris(line: str) -> list[str]:
     """The URI of a one-line apt source (``deb [options] URI suite ...``); anything else as a whole."""
     words = tokens(line)
@@ -260,6 +192,7 @@ def apt_line_uris(line: str) -> list[str]:
 
 
 def repository_file_urls(text: str) -> Iterator[str]:
+    """The URLs in the text of an apt or yum repository file."""
     for line in text.splitlines():
         line = line.strip()
         if line.startswith(("deb ", "deb-src ")):

@@ -1,17 +1,15 @@
-"""Jinja read without rendering: parsing, the names and literal parts of a template, the values a template
-built from the user's parameters can take, and expressions that run on or read from the controller."""
+"""Jinja read without rendering: parsing, the literal parts of a template, the values a template built from
+the user's parameters can take, and where its ``{{ ... }}`` expressions are."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import nodes
-
-from .data import CONTROLLER_ATTRS, CONTROLLER_FILTERS, CONTROLLER_NAMES, DUNDER
 
 if TYPE_CHECKING:
     from .registry import PlanContext
@@ -34,13 +32,6 @@ def parse_jinja(text: str, expression: bool = False) -> nodes.Template | str:
         return f"{exc.message} (line {exc.lineno})"
     except RecursionError:
         return "nested too deeply"
-
-
-def jinja_names(text: str, expression: bool = False) -> frozenset[str]:
-    if not expression and not is_templated(text):
-        return frozenset()
-    ast = parse_jinja(text, expression)
-    return frozenset() if isinstance(ast, str) else frozenset(n.name for n in ast.find_all(nodes.Name))
 
 
 def template_parts(text: str) -> list[str | nodes.Expr] | None:
@@ -127,20 +118,6 @@ def owned_name(ctx: PlanContext, value: Any, owned: Iterable[str], suffix: str =
     return bool(values) and all(any(re.fullmatch(re.escape(name) + suffix, v) for name in owned) for v in values)
 
 
-def controller_code(ast: nodes.Template) -> Iterator[str]:
-    for node in ast.find_all(nodes.Node):
-        if isinstance(node, nodes.Stmt) and not isinstance(node, nodes.Output):
-            yield "a {% %} statement"
-        elif isinstance(node, nodes.Name) and (node.name in CONTROLLER_NAMES or node.name.startswith("__")):
-            yield f"'{node.name}'"
-        elif isinstance(node, nodes.Getattr) and (node.attr.startswith("_") or node.attr in CONTROLLER_ATTRS):
-            yield f"attribute '.{node.attr}'"
-        elif isinstance(node, nodes.Const) and isinstance(node.value, str) and DUNDER.search(node.value):
-            yield f"'{node.value}'"
-        elif isinstance(node, (nodes.Filter, nodes.Test)) and node.name.rpartition(".")[2] in CONTROLLER_FILTERS:
-            yield f"filter '{node.name}'"
-
-
 def jinja_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every ``{{ ... }}`` in ``text``, found in one left-to-right pass (linear time: an
     unclosed ``{{`` ends the scan instead of being retried at every later brace)."""
@@ -153,44 +130,3 @@ def jinja_spans(text: str) -> list[tuple[int, int]]:
         spans.append((start, end + 2))
         pos = end + 2
     return spans
-
-
-def mask_expressions(text: str, replacement: str | None = None) -> str:
-    """``text`` with each ``{{ ... }}`` replaced (by ``replacement``, or by itself without spaces)."""
-    out, pos = [], 0
-    for start, end in jinja_spans(text):
-        out.append(text[pos:start])
-        out.append(text[start:end].replace(" ", "") if replacement is None else replacement)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def allowlist_problems(ctx: PlanContext, ast: nodes.Template) -> Iterator[str]:
-    """What in a template is not on the Jinja allowlist: names other than the user's parameters, values the
-    plan registers or sets, facts and ``item``; filters, tests and methods off the lists; any statement."""
-    from .data import JINJA_FILTERS, JINJA_METHODS, JINJA_NAMES, JINJA_TESTS
-
-    allowed = ctx.parameters | ctx.plan_defined | JINJA_NAMES
-    for node in ast.find_all(nodes.Node):
-        if isinstance(node, nodes.Stmt) and not isinstance(node, nodes.Output):
-            yield "a {% %} statement"
-        elif isinstance(node, nodes.Name) and node.name not in allowed:
-            yield f"variable '{node.name}'"
-        elif isinstance(node, nodes.Filter) and node.name.removeprefix("ansible.builtin.") not in JINJA_FILTERS:
-            yield f"filter '{node.name}'"
-        elif isinstance(node, nodes.Test) and node.name.removeprefix("ansible.builtin.") not in JINJA_TESTS:
-            yield f"test '{node.name}'"
-        elif isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Getattr)
-                                                   and node.node.attr in JINJA_METHODS):
-            yield "a function call"
-        if isinstance(node, nodes.Filter) and node.name in _NAMING_FILTERS:
-            index = _NAMING_FILTERS[node.name]
-            named = node.args[index] if len(node.args) > index else None
-            if isinstance(named, nodes.Const) and named.value not in JINJA_FILTERS | JINJA_TESTS:
-                yield f"'{named.value}' named in {node.name}"
-            elif named is not None and not isinstance(named, nodes.Const):
-                yield f"a computed filter name in {node.name}"
-
-
-_NAMING_FILTERS = {"map": 0, "select": 0, "reject": 0, "selectattr": 1, "rejectattr": 1}  # arg naming a filter/test

@@ -1,4 +1,5 @@
-"""Findings, rules and the plan context, and the decorators that register a check in ``RULES`` in id order."""
+"""Findings, rules and the plan context, and the two ways a check function becomes a :class:`Rule`: one task at
+a time (:func:`task_rule`) or over the whole plan (:func:`plan_rule`). ``checks`` lists the rules."""
 
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ class PlanContext:
         return frozenset(names)
 
 
-RULES: list[Rule] = []
 TaskCheck = Callable[[PlanContext, GeneratedTask], Iterable[str]]
 PlanCheck = Callable[[PlanContext], Iterable[tuple[str, int | None, str]]]
 
@@ -90,25 +90,20 @@ def _doc(fn: Callable[..., Any]) -> str:
     return " ".join((fn.__doc__ or "").split())
 
 
-def task_rule(rule_id: str, name: str) -> Callable[[TaskCheck], TaskCheck]:
-    """Register a check that yields messages for one task at a time."""
-    def register(fn: TaskCheck) -> TaskCheck:
-        def check(ctx: PlanContext) -> Iterator[Finding]:
-            for section, index, task in ctx.tasks():
-                for message in fn(ctx, task):
-                    yield Finding(rule_id, message, section, index, task.name)
-        RULES.append(Rule(rule_id, name, _doc(fn), check))
-        return fn
-    return register
+def task_rule(rule_id: str, name: str, fn: TaskCheck) -> Rule:
+    """The rule of a check that yields messages for one task at a time; its docstring is the rule's doc."""
+    def check(ctx: PlanContext) -> Iterator[Finding]:
+        for section, index, task in ctx.tasks():
+            for message in fn(ctx, task):
+                yield Finding(rule_id, message, section, index, task.name)
+    return Rule(rule_id, name, _doc(fn), check)
 
 
-def plan_rule(rule_id: str, name: str) -> Callable[[PlanCheck], PlanCheck]:
-    """Register a check over the whole plan that yields (section, task index or None, message)."""
-    def register(fn: PlanCheck) -> PlanCheck:
-        def check(ctx: PlanContext) -> Iterator[Finding]:
-            for section, index, message in fn(ctx):
-                name_ = getattr(ctx.plan, section)[index].name if section and index is not None else ""
-                yield Finding(rule_id, message, section, index, name_)
-        RULES.append(Rule(rule_id, name, _doc(fn), check))
-        return fn
-    return register
+def plan_rule(rule_id: str, name: str, fn: PlanCheck) -> Rule:
+    """The rule of a check over the whole plan that yields (section, task index or None, message); its
+    docstring is the rule's doc."""
+    def check(ctx: PlanContext) -> Iterator[Finding]:
+        for section, index, message in fn(ctx):
+            name_ = getattr(ctx.plan, section)[index].name if section and index is not None else ""
+            yield Finding(rule_id, message, section, index, name_)
+    return Rule(rule_id, name, _doc(fn), check)
