@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "intagent.integrations"
 ENTRY_POINTS = ("main", "verify", "uninstall")
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,40}$"
+FACT_SUBSETS = ("all", "min", "hardware", "network", "virtual", "ohai", "facter")
 
 
 class _Strict(BaseModel):
@@ -137,6 +138,9 @@ class Manifest(_Strict):
                                     "(with mode 0600 or stricter); each inside owns.paths.")
     units: dict[str, Unit] = Field({}, description="systemd units generated plans may install with "
                                    "intagent.systemd_unit; each name is one of owns.services.")
+    facts: list[Literal[FACT_SUBSETS]] = Field(  # type: ignore[valid-type]
+        ["min"], min_length=1, description="The fact subsets the roles read (Ansible's gather_subset), gathered "
+        "once per run: min holds the platform, distribution, architecture, Python and service manager.")
 
     @field_validator("parameters")
     @classmethod

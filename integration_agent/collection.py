@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from .catalog import ENTRY_POINTS
 from .errors import IntagentError
 from .executor import ansible_env
 from .paths import PROJECT_ROOT, ROLES_DIR
@@ -28,7 +29,6 @@ NAME = "integrations"
 # The collection's own version: the interface of its roles and entry playbooks (semantic versioning).
 VERSION = "1.0.0"
 PLAYBOOKS_DIR = PROJECT_ROOT / "playbooks"
-ENTRY_POINTS = ("main", "verify", "uninstall")
 # What a role directory holds that does not belong in the collection.
 _NOT_SHIPPED = shutil.ignore_patterns("molecule", "__pycache__", "*.pyc", ".*")
 

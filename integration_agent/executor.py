@@ -23,13 +23,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
 from .paths import ANSIBLE_CFG, ROLES_DIR
+from .mitogen import strategy_env as mitogen_env
 from .redact import Redactor
 from .scratch import Scratch
 
@@ -61,7 +62,8 @@ def ansible_env(**extra: str) -> dict[str, str]:
 # Seconds apt waits for its lock on a host per attempt (apt's own default), handed to every playbook as
 # this variable; the entry playbooks make it apt's ``lock_timeout`` (``module_defaults`` in role.yml.j2).
 PACKAGE_LOCK_VAR = "intagent_package_lock_timeout"
-CANCEL_POLL = 0.2  # seconds between two looks at whether a running playbook must stop
+CANCEL_POLL = 0.2
+MAX_FORKS = 50  # hosts changed at once when nobody chose forks (ansible.forks, -f, the operator's ansible.cfg)  # seconds between two looks at whether a running playbook must stop
 DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
 # The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
@@ -157,22 +159,53 @@ class Executor:
     """Runs playbooks through ansible-runner's Python API, in the operator's Ansible environment."""
 
     def __init__(self, *, forks: int | None = None, timeout: int | None = None,
-                 package_lock_timeout: int = DEFAULT_PACKAGE_LOCK_TIMEOUT, options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
+                 package_lock_timeout: int = DEFAULT_PACKAGE_LOCK_TIMEOUT, mitogen: bool = False, options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
                  scratch: Scratch | None = None) -> None:
         self.options = options or AnsibleOptions()
         self.forks = self.options.forks or forks
         self.timeout = timeout
         self.package_lock_timeout = package_lock_timeout
+        # Mitogen's strategy, when asked for (the setting checked that it can run here).
+        self.strategy_env = mitogen_env(os.environ.get("ANSIBLE_STRATEGY")) if mitogen else {}
         self.secrets = secrets or AnsibleSecrets()
         self.scratch = scratch or Scratch()  # where each run's private dir goes (refused for secrets on disk)
         # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
         # marker, so an interrupted run can find and stop all of them.
         self.marker = uuid.uuid4().hex
+        self._facts: Path | None = None  # the run's fact cache, while fact_cache() holds it
 
     @property
     def secret_values(self) -> list[str]:
         """The become and vault passwords this executor hands to Ansible (to be masked everywhere)."""
         return self.secrets.values()
+
+    def _forks(self, ansible: AnsibleEnvironment, limit: str | None) -> int | None:
+        """The forks asked for (-f, the forks setting, the operator's Ansible configuration), else one per
+        host of the playbook's limit, up to MAX_FORKS: every host of a batch is changed at once."""
+        if (self.forks is not None or ansible.origin("ANSIBLE_FORKS") != "intagent (default)" or not limit
+                or any(c in limit for c in "*?[]!&:~@")):  # a pattern, not a list of hosts: count unknown
+            return self.forks
+        return max(1, min(len(limit.split(",")), MAX_FORKS))
+
+    @contextlib.contextmanager
+    def fact_cache(self) -> Iterator[None]:
+        """Within: the playbooks share one fact cache (a private dir named after the run marker, removed on
+        the way out, or by a resume after a crash), so a run gathers each host's facts once, not once per
+        playbook. Only where Ansible runs on this machine: a streaming worker gathers its own."""
+        self._facts = self.scratch.private_dir(private_prefix(self.marker) + "facts-", secrets=False)
+        try:
+            yield
+        finally:
+            shutil.rmtree(self._facts, ignore_errors=True)
+            self._facts = None
+
+    def _fact_cache_args(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The environment and ansible-runner arguments of the run's fact cache (ansible-runner always sets
+        a jsonfile cache: in the job's own artifacts unless it is given one)."""
+        if self._facts is None:
+            return {}, {}
+        # smart: gather a host's facts unless the cache has them (the entry playbooks ask for facts).
+        return {"ANSIBLE_GATHERING": "smart"}, {"fact_cache": str(self._facts), "fact_cache_type": "jsonfile"}
 
     def leftovers(self) -> list[int]:
         """PIDs of processes still running from this executor's runs."""
@@ -231,8 +264,8 @@ class Executor:
         sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
         job = Job(private=private, playbook=playbook.resolve(), inventories=[Path(i).resolve() for i in sources],
                   limit=limit, extravars={**(extravars or {}), PACKAGE_LOCK_VAR: self.package_lock_timeout}, options=[*options, *self.options.playbook_args()],
-                  secret_files=secret_files, env={**portable, **timeout, MARKER_ENV: self.marker}, ansible=ansible,
-                  roles_path=roles_path, forks=self.forks, verbosity=self.options.verbosity, handle=handle,
+                  secret_files=secret_files, env={**portable, **timeout, **self.strategy_env, MARKER_ENV: self.marker}, ansible=ansible,
+                  roles_path=roles_path, forks=self._forks(ansible, limit), verbosity=self.options.verbosity, handle=handle,
                   redact=redact)
         try:
             status, rc = self._invoke(job, cancel)
@@ -252,7 +285,9 @@ class Executor:
 
         # Ansible's controller-side scratch (rendered templates, module payloads) stays in the private dir
         # in memory, and goes with it, instead of ~/.ansible/tmp on disk.
-        env = {**job.ansible.env, **job.env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(job.private / "tmp")}
+        cache_env, cache_args = self._fact_cache_args()
+        env = {**job.ansible.env, **job.env, **cache_env, "PATH": venv_path(),
+               "ANSIBLE_LOCAL_TEMP": str(job.private / "tmp")}
         # ansible-runner looks at the cancel callback each time its wait for output times out; its default
         # of 5 s let a stopped playbook run on to its end. It reads the setting from env/settings only (a
         # ``settings`` argument is dropped when that file is missing).
@@ -264,7 +299,7 @@ class Executor:
             cmdline=quote_args([*job.options, *job.secret_args]) or None, envvars=env, forks=job.forks,
             verbosity=job.verbosity or None, quiet=True, suppress_env_files=True, suppress_output_file=True,
             event_handler=job.handle, cancel_callback=(lambda: cancel.is_set()) if cancel else None,
-            project_dir=str(job.playbook.parent),
+            project_dir=str(job.playbook.parent), **cache_args,
         )
         return runner.status, runner.rc if runner.rc is not None else -1
 

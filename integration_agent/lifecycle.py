@@ -23,14 +23,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .catalog import Integration
+from .catalog import ENTRY_POINTS, Integration
 from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
 from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
                       RunRequested, RunState, StepFinished, StepStarted)
 from .params import ResolvedParams
 from .redact import Redactor
-from .render import render
+from .render import entry_playbook
 from .savedplan import SavedPlan, planned_tasks
 from .rollout import RolloutPlan
 from .runs import RunDir
@@ -191,8 +191,7 @@ class RunReport:
 
 def entry_playbooks(integration: Integration) -> dict[str, str]:
     """The playbook of each entry point, as a run renders them (part of its fingerprint)."""
-    return {entry: render("role.yml.j2", role=integration.name, entry=entry, title=f"intagent {integration.name} {entry}")
-            for entry in ("main", "verify", "uninstall")}
+    return {entry: entry_playbook(integration.name, entry, integration.manifest.facts) for entry in ENTRY_POINTS}
 
 
 def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
@@ -256,10 +255,11 @@ class Lifecycle:
             self.journal.append(RunRequested(action, self.integration.name, tuple(self.hosts),
                                              self.params.recorded()))
         table = step_table(action, self.custom)
-        if self.rollout is None:
-            current = self._steps(action, _only(table, resume.steps if resume else None))
-        else:
-            current = self._batches(action, table, resume)
+        with self.executor.fact_cache():
+            if self.rollout is None:
+                current = self._steps(action, _only(table, resume.steps if resume else None))
+            else:
+                current = self._batches(action, table, resume)
         self._finish(action)
         report = self._report(action, started)
         if report.status == "interrupted":

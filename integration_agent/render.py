@@ -14,3 +14,11 @@ def render(template: str, **context: Any) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True)
     return env.get_template(template).render(**context)
+
+
+DEFAULT_FACTS = ("min",)  # the platform, distribution, architecture, Python: what the curated roles read
+
+
+def entry_playbook(role: str, entry: str, facts: tuple[str, ...] | list[str] = DEFAULT_FACTS) -> str:
+    """The playbook intagent runs for one entry point of ``role``, gathering the fact subsets ``facts``."""
+    return render("role.yml.j2", role=role, entry=entry, title=f"intagent {role} {entry}", facts=list(facts))

@@ -74,16 +74,27 @@ def _command(value: str) -> str:
     return value
 
 
+def _mitogen_usable(wanted: bool) -> bool:
+    from .mitogen import problem
+
+    if wanted and (why := problem()):
+        raise ValueError(why)
+    return wanted
+
+
 class AnsibleSettings(_Strict):
     """How intagent drives Ansible."""
 
     forks: int | None = Field(None, ge=1, le=500, description=(
-        "Hosts changed in parallel; default: your Ansible configuration's forks, else 20."))
+        "Hosts changed in parallel; default: your Ansible configuration's forks, else every host of the batch "
+        "at once, up to 50."))
     timeout: int | None = Field(None, ge=1, description=(
         "SSH connection timeout in seconds; default: your Ansible configuration's timeout, else 30."))
     package_lock_timeout: int = Field(60, ge=0, le=3600, description=(
         "Seconds the package manager waits for its lock on a host (apt's lock_timeout) in each apply attempt; "
         "a lock still held then is retried by intagent, with backoff, three times."))
+    mitogen: Annotated[bool, AfterValidator(_mitogen_usable)] = Field(False, description=(
+        "Run playbooks with Mitogen's strategy (faster tasks; pip install 'intagent[mitogen]')."))
     executor: Literal["local", "streaming"] = Field(
         "local", description="local: Ansible runs here; streaming: each playbook is streamed to worker_command.")
     worker_command: Annotated[str, AfterValidator(_command)] = Field(

@@ -45,7 +45,7 @@ def make_executor(settings: Settings, options: AnsibleOptions | None = None,
     private files go where ``scratch`` says (default: the ``secrets_dir`` setting's rule)."""
     ansible = settings.ansible
     common = {"forks": ansible.forks, "timeout": ansible.timeout,
-              "package_lock_timeout": ansible.package_lock_timeout, "options": options, "secrets": secrets,
+              "package_lock_timeout": ansible.package_lock_timeout, "mitogen": ansible.mitogen, "options": options, "secrets": secrets,
               "scratch": scratch or Scratch.for_settings(settings)}
     if ansible.executor == "streaming":
         return StreamingExecutor(**common, worker_command=shlex.split(ansible.worker_command))

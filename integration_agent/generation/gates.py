@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from ..executor import ansible_env
-from ..render import render
+from ..catalog import ENTRY_POINTS
+from ..render import entry_playbook
 from .policy import Finding
 
 LINT_MEMORY_BYTES = 2 * 1024**3
-ENTRY_POINTS = ("main", "verify", "uninstall")
 
 
 def _cap_memory() -> None:  # runs in the child before exec
@@ -35,7 +35,7 @@ def wrapper_playbooks(role: Path) -> list[Path]:
     out = []
     for entry in ENTRY_POINTS:
         path = role.parent.parent / f"{entry}.yml"
-        path.write_text(render("role.yml.j2", role=role.name, entry=entry, title=f"intagent {role.name} {entry}"))
+        path.write_text(entry_playbook(role.name, entry))
         out.append(path)
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 from integration_agent.catalog import Catalog
@@ -30,6 +32,9 @@ class ScriptedExecutor:
 
     def stop_leftovers(self):
         return []
+
+    def fact_cache(self):
+        return contextlib.nullcontext()
 
 
 def lifecycle(tmp_path: Path, executor, sleeps: list[float]) -> Lifecycle:
