@@ -20,7 +20,7 @@ from .host import LabHost, ssh_argv
 from .inventory import Access, InventoryHost, write_atomic, write_inventories
 from .layout import BASTION_INDEX, BASTION_NAME, Layout
 from .mirror import Mirror
-from .system import mounts_under, preflight, process_alive, processes_matching, run, wait_gone
+from .system import mounts_under, preflight, process_alive, processes_matching, raise_inotify_limits, run, wait_gone
 
 if TYPE_CHECKING:  # settings imports the lab's release list: no import at run time
     from ..settings import LabSettings
@@ -105,6 +105,8 @@ class Lab:
                 if self._assign(host, layout.release_of(index), bastion):
                     to_start.append(host)
             if to_start:
+                for name, value in raise_inotify_limits(len(indices) + 2).items():  # + the bastion, the sandbox
+                    progress(f"raised fs.inotify.{name} to {value} for {len(indices)} hosts")
                 progress(f"booting {len(to_start)} host(s): {', '.join(h.name for h in to_start)}")
             for host in to_start:
                 self._boot(host)

@@ -122,3 +122,30 @@ def mounts_under(prefix: str) -> list[str]:
             if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
                 points.append(point)
     return sorted(points, key=len, reverse=True)
+
+
+# Each booted host's systemd, journald and udev hold inotify instances of their own, all counted against
+# root: the kernel's default of 128 instances stops a lab at about 40 hosts ("Too many open files").
+INOTIFY_INSTANCES_PER_HOST = 16
+INOTIFY_WATCHES_PER_HOST = 8192
+
+
+def raise_inotify_limits(hosts: int, proc: str = "/proc/sys/fs/inotify") -> dict[str, int]:
+    """Make room for ``hosts`` booted hosts in the kernel's inotify limits (never lowering them); the
+    limits raised, by name, with their new value."""
+    wanted = {"max_user_instances": 128 + INOTIFY_INSTANCES_PER_HOST * hosts,
+              "max_user_watches": 65536 + INOTIFY_WATCHES_PER_HOST * hosts}
+    raised = {}
+    for name, minimum in wanted.items():
+        path = f"{proc}/{name}"
+        try:
+            with open(path) as fh:
+                current = int(fh.read().strip())
+            if current < minimum:
+                with open(path, "w") as fh:
+                    fh.write(str(minimum))
+                raised[name] = minimum
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot raise fs.inotify.{name} to {minimum} for {hosts} hosts: {exc}",
+                           hint=f"sysctl -w fs.inotify.{name}={minimum}") from None
+    return raised

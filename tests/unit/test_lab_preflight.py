@@ -41,3 +41,15 @@ def test_a_base_image_is_never_built_unverified(tmp_path):
     assert "no Debian archive keyring" in str(info.value) and "trixie" in str(info.value)
     assert "apt-get install -y debian-archive-keyring" in str(info.value)
     assert list(tmp_path.iterdir()) == []  # debootstrap never ran
+
+
+def test_inotify_limits_are_raised_for_many_hosts_and_never_lowered(tmp_path):
+    from integration_agent.lab.system import raise_inotify_limits
+
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1000000\n")
+    raised = raise_inotify_limits(50, proc=str(tmp_path))
+    assert raised == {"max_user_instances": 128 + 16 * 50}
+    assert (tmp_path / "max_user_instances").read_text() == str(128 + 16 * 50)
+    assert (tmp_path / "max_user_watches").read_text() == "1000000\n"  # already enough: untouched
+    assert raise_inotify_limits(3, proc=str(tmp_path)) == {}
