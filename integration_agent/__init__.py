@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place: pyproject.toml reads it (setuptools dynamic version)
 
 _EXPORTS = {
     "Settings": ".settings", "load_settings": ".settings",

@@ -16,6 +16,7 @@ unreachable host) are values in a report, not exceptions.
     |   +-- TotalFailure               exit 11  the run failed on every targeted host
     +-- VerificationFailed             exit 12  the integration was applied but does not work
     +-- RecoveryFailed                 exit 13  a rollback did not leave the host clean
+    +-- MissingExtra                   exit 14  a feature needs an optional part that is not installed
     +-- Interrupted                    exit 130 the run was stopped (Ctrl-C, SIGTERM)
 
 The outcome of a run on its hosts is a value, so the run's report carries the exit code of the class
@@ -107,6 +108,17 @@ class RecoveryFailed(IntagentError):
     """Rolling a host back did not succeed."""
 
     exit_code = 13
+
+
+class MissingExtra(IntagentError):
+    """A feature needs packages of an optional extra (``pip install 'intagent[EXTRA]'``) that are missing."""
+
+    exit_code = 14
+
+    def __init__(self, feature: str, missing: str, extra: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{feature} needs {missing}, which is not installed: pip install 'intagent[{extra}]'",
+                         hint=hint)
+        self.extra = extra
 
 
 class Interrupted(IntagentError):

@@ -41,8 +41,9 @@ tarball="$(basename "$tarball")"
 # Where execution-environment.yml puts them: the wheel at /output/dist/ in the builder and final stages,
 # the tarball at dist/ below the galaxy stage's working directory (/build).
 cat >"$REQS/requirements.txt" <<EOF
-# Written by scripts/build-ee.sh: intagent from the wheel in the build context.
-intagent @ file:///output/dist/$wheel
+# Written by scripts/build-ee.sh: intagent from the wheel in the build context, with the extra generate
+# (openai, ansible-lint) so that generated playbooks work in the image too.
+intagent[generate] @ file:///output/dist/$wheel
 EOF
 cat >"$REQS/requirements.yml" <<EOF
 ---

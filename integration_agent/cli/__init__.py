@@ -26,7 +26,7 @@ from .ansible_flags import ansible_flags
 from .common import State, console, err_console, state
 
 app = typer.Typer(
-    name="intagent", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    name="intagent", no_args_is_help=True, pretty_exceptions_enable=False,
     help="Install, verify and remove monitoring integrations on fleets of hosts with Ansible.",
     # Off a terminal, help and usage errors are click's plain text (typer's rich panels would be coloured
     # under FORCE_COLOR or GITHUB_ACTIONS even in a log).

@@ -105,6 +105,8 @@ class Builder:
             return Generation(integration.name, platform, self.model, key, hit, True,
                               [Attempt(**a) for a in stored.get("attempts", [])], stored.get("citations", {}))
 
+        if self.run_lint:
+            gates.lint_command()  # a missing ansible-lint is said before the model is asked, not after
         deadline = time.monotonic() + self.deadline_seconds
         messages = build_messages(integration.manifest, platform, format_for_prompt(passages))
         known_ids = {p.id for p in passages}

@@ -1,7 +1,9 @@
 """The Ansible gates a rendered plan passes after the policy gate: syntax check, then ansible-lint.
 
 Both run as subprocesses under a time limit and (for ansible-lint, which can eat memory on hostile
-YAML) an address-space cap, so a bad plan cannot hang or exhaust the machine.
+YAML) an address-space cap, so a bad plan cannot hang or exhaust the machine. ansible-lint comes with the
+extra ``generate``; without it the lint gate raises :class:`MissingExtra` (setting ``llm.lint`` to false
+skips the gate).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import MissingExtra
 from ..executor import ansible_env
 from ..catalog import ENTRY_POINTS
 from ..render import entry_playbook
@@ -28,6 +31,15 @@ def _cap_memory() -> None:  # runs in the child before exec
 
 def _bin(tool: str) -> str:
     return str(Path(sys.executable).parent / tool)
+
+
+def lint_command() -> str:
+    """This environment's ``ansible-lint``, or :class:`MissingExtra` naming the extra that brings it."""
+    path = _bin("ansible-lint")
+    if not os.access(path, os.X_OK):
+        raise MissingExtra("the ansible-lint gate of generation", "ansible-lint", "generate",
+                           hint="or skip that gate: llm.lint: false, or INTAGENT_LLM_LINT=false")
+    return path
 
 
 def wrapper_playbooks(role: Path) -> list[Path]:
@@ -68,11 +80,12 @@ def syntax_check(role: Path, timeout: float = 120, *, deadline: float | None = N
 
 def lint(role: Path, timeout: float = 180, *, deadline: float | None = None) -> list[Finding]:
     """ansible-lint, production profile, on the rendered role; findings carry the lint rule id."""
+    command = lint_command()
     env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
     if (timeout := remaining(timeout, deadline)) <= 0:
         return [Finding("IA009", "the run's deadline passed before ansible-lint")]
     try:
-        proc = subprocess.run([_bin("ansible-lint"), "--profile", "production", "--offline", "--nocolor",
+        proc = subprocess.run([command, "--profile", "production", "--offline", "--nocolor",
                                "-f", "codeclimate", str(role)],
                               capture_output=True, text=True, env=env, timeout=timeout, check=False,
                               cwd=role.parent.parent, preexec_fn=_cap_memory)

@@ -31,8 +31,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+from ..errors import MissingExtra
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,18 @@ class Completion:
     completion_tokens: int
     seconds: float
     attempts: int
+
+
+def load_openai() -> ModuleType:
+    """The ``openai`` module (extra ``generate``), or :class:`MissingExtra` saying how to install it.
+
+    Imported here, never at module level: importing intagent must stay cheap and work without it."""
+    try:
+        import openai
+    except ImportError as exc:
+        raise MissingExtra("generation (a model at an OpenAI-compatible endpoint)", "the Python package openai",
+                           "generate") from exc
+    return openai
 
 
 class LLMError(Exception):
@@ -101,9 +116,7 @@ class OpenAICompatible:
 
     def __init__(self, base_url: str, api_key: str | None, model: str, *, stream: bool = False,
                  max_attempts: int = 4, temperature: float = 0.0, max_bytes: int = MAX_ANSWER_BYTES) -> None:
-        import openai  # here, not at module level: importing intagent must stay cheap and work without it
-
-        self._openai = openai
+        self._openai = openai = load_openai()
         self._client = openai.OpenAI(base_url=base_url, max_retries=0,
                                      api_key=api_key or os.environ.get("OPENAI_API_KEY") or "unused")
         self.base_url = base_url

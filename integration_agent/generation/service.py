@@ -14,9 +14,11 @@ from .policy import Finding
 
 
 def llm_from_settings(settings: Settings):
-    """The configured OpenAI-compatible client; a clear error when no endpoint or model is set."""
-    from .llm import OpenAICompatible
+    """The configured OpenAI-compatible client; a clear error when no endpoint or model is set, or when the
+    extra ``generate`` (the openai client) is not installed: that one first, it is the first thing to fix."""
+    from .llm import OpenAICompatible, load_openai
 
+    load_openai()
     base_url = settings.llm.base_url or os.environ.get("OPENAI_BASE_URL")
     if not base_url or not settings.llm.model:
         raise ConfigError("no model endpoint configured for generation",

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from integration_agent import __version__
 from integration_agent.collection import NAME, NAMESPACE, curated_roles
 from integration_agent.paths import DATA_DIRNAME, SHIPPED
 from tests.conftest import REPO
@@ -91,6 +92,8 @@ def test_context_holds_the_wheel_the_collection_and_requirements_naming_them(ee)
     assert len(pip_lines) == 1, pip_lines
     req = Requirement(pip_lines[0])
     assert req.name == "intagent" and req.url == f"file:///output/dist/{ee.wheel}"
+    assert req.extras == {"generate"}  # generated playbooks work in the image too
+    assert ee.wheel.startswith(f"intagent-{__version__}-")  # the version's one source
 
     galaxy = yaml.safe_load((ee.build / "requirements.yml").read_text())
     assert galaxy == {"collections": [{"name": f"dist/{ee.tarball}", "type": "file"}]}

@@ -21,6 +21,25 @@ def test_help_does_not_import_heavy_modules():
     assert out == ""
 
 
+def _as_intagent(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run under the console script's name (completion keys on it), with this checkout's package."""
+    import os
+
+    from tests.conftest import REPO
+
+    code = "import sys; sys.argv[0] = 'intagent'; from integration_agent.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **env})
+
+
+def test_shell_completion_is_offered_and_completes_commands():
+    assert "--install-completion" in run_cli("--help").stdout
+    script = _as_intagent("--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
+    assert script.returncode == 0 and "_INTAGENT_COMPLETE=complete_bash" in script.stdout, script.stderr
+    completed = _as_intagent(_INTAGENT_COMPLETE="complete_bash", COMP_WORDS="intagent uni", COMP_CWORD="1")
+    assert completed.returncode == 0 and completed.stdout.split() == ["uninstall"], completed
+
+
 def _one_error_line(proc):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
