@@ -17,7 +17,7 @@ import pytest
 from ansible_runner.utils.streaming import unstream_dir
 
 from integration_agent.errors import ConfigError, ExecutionFailed
-from integration_agent.executor import MARKER_ENV, Executor
+from integration_agent.executor import DEFAULT_PACKAGE_LOCK_TIMEOUT, PACKAGE_LOCK_VAR, MARKER_ENV, Executor
 from integration_agent.redact import MASK
 from integration_agent.scratch import Scratch
 from tests.conftest import local_and_closed_inventory
@@ -144,7 +144,8 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     stream = io.BytesIO(capture.read_bytes())
     kwargs = json.loads(stream.readline())["kwargs"]
     assert kwargs["playbook"] == "play.yml" and kwargs["inventory"] == "inventory/0/hosts.yml"
-    assert kwargs["limit"] == "here" and kwargs["extravars"] == {"colour": "blue"}
+    assert kwargs["limit"] == "here"
+    assert kwargs["extravars"] == {"colour": "blue", PACKAGE_LOCK_VAR: DEFAULT_PACKAGE_LOCK_TIMEOUT}
     assert kwargs["cmdline"] == "--check -e @../secrets.json"
     env = kwargs["envvars"]
     assert env["ANSIBLE_CONFIG"] == "ansible.cfg" and env["ANSIBLE_TIMEOUT"] == "7" and MARKER_ENV in env
