@@ -19,6 +19,7 @@ variable only when the operator has not set the same setting in their file or en
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import shlex
@@ -89,10 +90,9 @@ def find_user_config(env: Mapping[str, str] | None = None, cwd: Path | None = No
 def _read_ini(path: Path | None) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
     if path is not None:
-        try:
+        # Ansible itself reports a broken file, with its own message, when the run starts.
+        with contextlib.suppress(configparser.Error, UnicodeDecodeError):
             parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            pass  # Ansible itself reports a broken file, with its own message, when the run starts
     return parser
 
 
@@ -236,7 +236,7 @@ def layered(*, roles_path: Path | None = None, env: Mapping[str, str] | None = N
     theirs = user_setting("ANSIBLE_ROLES_PATH", env, config, (("defaults", "roles_path"),))
     if theirs is not None and "ANSIBLE_ROLES_PATH" not in env and config_file is not None:
         # Relative entries of a file are relative to the file, as Ansible reads them.
-        theirs = os.pathsep.join(str((config_file.parent / Path(p).expanduser())) for p in theirs.split(os.pathsep) if p)
+        theirs = os.pathsep.join(str(config_file.parent / Path(p).expanduser()) for p in theirs.split(os.pathsep) if p)
     roles = [str(p) for p in (roles_path, ROLES_DIR) if p is not None]
     out["ANSIBLE_ROLES_PATH"] = os.pathsep.join([*roles, theirs or ANSIBLE_DEFAULT_ROLES_PATH])
     out.update(REQUIRED_ENV)

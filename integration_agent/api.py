@@ -7,20 +7,20 @@ import logging
 import shutil
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog
 from .errors import ConfigError, IntegrationError, ValidationFailed
-from .savedplan import SavedPlan
 from .executor import EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
-from .render import render
 from .locks import HostLocks
+from .render import render
 from .rollout import Rollout, RolloutPlan
 from .runs import MARKER_FILE, RunDir, new_run_id
+from .savedplan import SavedPlan
 from .scratch import Scratch
 from .settings import Settings, load_settings
 from .streaming import make_executor
@@ -52,8 +52,9 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     _refuse_secrets_on_disk(scratch, {}, ansible_secrets)
     run = RunDir.create(settings.runs_dir)
     run.write_json("request.json", {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
-                                    "limit": limit, "targets": targets, "ansible": (ansible or AnsibleOptions()).recorded(),
-                                    "created": datetime.now(timezone.utc).isoformat()})
+                                    "limit": limit, "targets": targets,
+                                    "ansible": (ansible or AnsibleOptions()).recorded(),
+                                    "created": datetime.now(UTC).isoformat()})
     playbook = run.playbook("ping.yml", render("ping.yml.j2"))
     result = make_executor(settings, ansible, ansible_secrets, scratch).run(
         playbook, sources(inventory), limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
@@ -146,7 +147,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
         record = {
             "action": action, "integration": found.name, "inventory": [str(p.resolve()) for p in sources(inventory)],
             "limit": limit, "targets": targets, "parameters": params.recorded(), "ansible": ansible.recorded(),
-            "created": datetime.now(timezone.utc).isoformat(), "source": found.origin, "generation": generated,
+            "created": datetime.now(UTC).isoformat(), "source": found.origin, "generation": generated,
         }
         if planned.batched:
             record["rollout"] = planned.to_record()  # resume continues with these very batches
@@ -296,7 +297,7 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     run = RunDir.create(settings.runs_dir)
     run.write_json("request.json", {"action": "generate", "integration": integration, "platform": platform,
                                     "inventory": str(inventory) if inventory else None, "limit": limit,
-                                    "targets": [], "created": datetime.now(timezone.utc).isoformat()})
+                                    "targets": [], "created": datetime.now(UTC).isoformat()})
     export(generation, run.path / "generated")
     report = {**generation.report(), "sandbox": "passed" if sandboxed else "skipped", "status": "ok", "exit_code": 0,
               "run_id": run.id, "run_dir": str(run.path)}

@@ -19,8 +19,9 @@ outside the footprint, IA205 a connection attempt to anything but the lab mirror
 ports on loopback, IA206 anything but bookkeeping left after uninstall, IA207 an install that did not
 verify or an uninstall that failed. Dependencies that apt installed with the integration's packages
 and that uninstall keeps (intagent never removes a package it does not own: on a real host something else
-may need it) are listed as ``kept``, by package, and are not residue. The sandbox gate refuses a generated plan with these findings;
-``intagent audit NAME`` prints the report for any integration, curated roles included.
+may need it) are listed as ``kept``, by package, and are not residue. The sandbox gate refuses a generated
+plan with these findings; ``intagent audit NAME`` prints the report for any integration, curated roles
+included.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import Integration, within
 from .generation.rules.data import SHARED_DIRECTORIES, SHARED_PATHS
-from .lab.overlay import Change, Snapshot, diff
+from .lab.overlay import Change, diff
 
 if TYPE_CHECKING:
     from .lab.lab import Lab
@@ -243,10 +244,10 @@ def _package_files(repository: Path, packages: tuple[str, ...]) -> dict[str, str
         for line in listing.splitlines():
             entry = line.split(None, 5)[-1].split(" -> ")[0].removeprefix(".").rstrip("/")
             merged = "/usr" + entry if entry.startswith(tuple(d + "/" for d in USR_MERGED)) else entry
-            for entry in {entry, merged}:
-                while entry:
-                    paths[entry] = name
-                    entry = entry.rsplit("/", 1)[0]
+            for path in {entry, merged}:
+                while path:
+                    paths[path] = name
+                    path = path.rsplit("/", 1)[0]
     return paths
 
 

@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import IntegrationError
-from .yamlfile import read_yaml
 from .paths import PROJECT_ROOT
+from .yamlfile import read_yaml
 
 if TYPE_CHECKING:
     from .settings import Settings

@@ -52,7 +52,8 @@ def curated_roles(roles_dir: Path = ROLES_DIR) -> list[RoleInfo]:
         specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"]
         missing = [e for e in ENTRY_POINTS if e not in specs or not (role / "tasks" / f"{e}.yml").is_file()]
         if missing:
-            raise CollectionBuildFailed(f"role {role.name}: entry point(s) {', '.join(missing)} lack tasks or argument specs")
+            raise CollectionBuildFailed(f"role {role.name}: entry point(s) {', '.join(missing)} lack tasks or "
+                                        "argument specs")
         roles.append(RoleInfo(role.name, {e: str(specs[e].get("short_description", "")).strip() for e in ENTRY_POINTS}))
     return roles
 
@@ -119,10 +120,12 @@ def build(out_dir: Path, repository: str | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="intagent-collection-") as tmp:
         source = stage(Path(tmp) / NAME, repository=repository)
-        proc = subprocess.run(["ansible-galaxy", "collection", "build", "--force", "--output-path", str(out_dir.resolve())],
+        proc = subprocess.run(["ansible-galaxy", "collection", "build", "--force", "--output-path",
+                               str(out_dir.resolve())],
                               cwd=source, env=ansible_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise CollectionBuildFailed(f"ansible-galaxy collection build failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
+        raise CollectionBuildFailed("ansible-galaxy collection build failed: "
+                                    f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
     tarball = out_dir / f"{NAMESPACE}-{NAME}-{VERSION}.tar.gz"
     if not tarball.is_file():
         raise CollectionBuildFailed(f"ansible-galaxy reported success but {tarball} is missing")

@@ -16,9 +16,8 @@ import contextlib
 import functools
 import json
 import os
-import re
-import signal
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -29,8 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
-from .paths import ANSIBLE_CFG, ROLES_DIR
 from .mitogen import strategy_env as mitogen_env
+from .paths import ANSIBLE_CFG, ROLES_DIR
 from .redact import Redactor
 from .scratch import Scratch
 
@@ -62,8 +61,8 @@ def ansible_env(**extra: str) -> dict[str, str]:
 # Seconds apt waits for its lock on a host per attempt (apt's own default), handed to every playbook as
 # this variable; the entry playbooks make it apt's ``lock_timeout`` (``module_defaults`` in role.yml.j2).
 PACKAGE_LOCK_VAR = "intagent_package_lock_timeout"
-CANCEL_POLL = 0.2
-MAX_FORKS = 50  # hosts changed at once when nobody chose forks (ansible.forks, -f, the operator's ansible.cfg)  # seconds between two looks at whether a running playbook must stop
+CANCEL_POLL = 0.2  # seconds between two looks at whether a running playbook must stop
+MAX_FORKS = 50  # hosts changed at once when nobody chose forks (ansible.forks, -f, the operator's ansible.cfg)
 DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
 # The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
@@ -159,7 +158,8 @@ class Executor:
     """Runs playbooks through ansible-runner's Python API, in the operator's Ansible environment."""
 
     def __init__(self, *, forks: int | None = None, timeout: int | None = None,
-                 package_lock_timeout: int = DEFAULT_PACKAGE_LOCK_TIMEOUT, mitogen: bool = False, options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
+                 package_lock_timeout: int = DEFAULT_PACKAGE_LOCK_TIMEOUT, mitogen: bool = False,
+                 options: AnsibleOptions | None = None, secrets: AnsibleSecrets | None = None,
                  scratch: Scratch | None = None) -> None:
         self.options = options or AnsibleOptions()
         self.forks = self.options.forks or forks
@@ -233,7 +233,7 @@ class Executor:
                                            secrets=bool(secrets or self.secrets.vault_password))
         hosts: dict[str, HostRun] = {}
         seen: dict[str, Any] = {"stats": False, "count": 0, "record_error": None}
-        sink = open(events_file, "a", encoding="utf-8") if events_file else None
+        sink = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115 - closed below
         # A playbook whose events cannot be recorded is stopped like an interrupted one.
         cancel = cancel if cancel is not None else threading.Event()
 
@@ -263,10 +263,11 @@ class Executor:
         portable = {k: v for k, v in ansible.env.items() if k not in ("ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH")}
         sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
         job = Job(private=private, playbook=playbook.resolve(), inventories=[Path(i).resolve() for i in sources],
-                  limit=limit, extravars={**(extravars or {}), PACKAGE_LOCK_VAR: self.package_lock_timeout}, options=[*options, *self.options.playbook_args()],
-                  secret_files=secret_files, env={**portable, **timeout, **self.strategy_env, MARKER_ENV: self.marker}, ansible=ansible,
-                  roles_path=roles_path, forks=self._forks(ansible, limit), verbosity=self.options.verbosity, handle=handle,
-                  redact=redact)
+                  limit=limit, extravars={**(extravars or {}), PACKAGE_LOCK_VAR: self.package_lock_timeout},
+                  options=[*options, *self.options.playbook_args()], secret_files=secret_files,
+                  env={**portable, **timeout, **self.strategy_env, MARKER_ENV: self.marker}, ansible=ansible,
+                  roles_path=roles_path, forks=self._forks(ansible, limit), verbosity=self.options.verbosity,
+                  handle=handle, redact=redact)
         try:
             status, rc = self._invoke(job, cancel)
             if cancel is not None and cancel.is_set():

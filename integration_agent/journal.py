@@ -26,9 +26,9 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from .errors import IntagentError
 
@@ -216,8 +216,8 @@ class Note:
         return cls(step=str(step) if step is not None else None, text=str(data.get("text") or ""))
 
 
-Message = Union[RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, BatchStarted, BatchFinished,
-                Note]
+Message = (RunRequested | StepStarted | StepFinished | RunFinished | RunInterrupted | BatchStarted | BatchFinished
+           | Note)
 MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (RunRequested, StepStarted, StepFinished, RunFinished,
                                                             RunInterrupted, BatchStarted, BatchFinished, Note)}
 
@@ -323,7 +323,7 @@ class Journal:
 
     @staticmethod
     def _line(seq: int, prev: bytes | None, body: dict[str, Any], kind: str) -> bytes:
-        record = {"seq": seq, "at": datetime.now(timezone.utc).isoformat(), "prev": _digest(prev) if prev else None,
+        record = {"seq": seq, "at": datetime.now(UTC).isoformat(), "prev": _digest(prev) if prev else None,
                   "type": kind, **body}
         return json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

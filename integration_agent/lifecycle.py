@@ -16,24 +16,35 @@ import hashlib
 import json
 import threading
 import time
-from types import SimpleNamespace
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .catalog import ENTRY_POINTS, Integration
 from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
 from .executor import Executor, HostRun, PlaybookRun
-from .journal import (BatchFinished, BatchStarted, HostOutcome, Journal, Note, RunFinished, RunInterrupted,
-                      RunRequested, RunState, StepFinished, StepStarted)
+from .journal import (
+    BatchFinished,
+    BatchStarted,
+    HostOutcome,
+    Journal,
+    Note,
+    RunFinished,
+    RunInterrupted,
+    RunRequested,
+    RunState,
+    StepFinished,
+    StepStarted,
+)
 from .params import ResolvedParams
 from .redact import Redactor
 from .render import entry_playbook
-from .savedplan import SavedPlan, planned_tasks
 from .rollout import RolloutPlan
 from .runs import RunDir
+from .savedplan import SavedPlan, planned_tasks
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "plan": ("plan",),
@@ -248,7 +259,7 @@ class Lifecycle:
 
     def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
         """Run the steps of ``action`` (or, resuming, those left at ``resume``), journaling every hand-off."""
-        started = datetime.now(timezone.utc).isoformat()
+        started = datetime.now(UTC).isoformat()
         for entry, text in self.playbooks.items():
             self.run.playbook(f"{entry}.yml", text)
         if resume is None:
@@ -263,8 +274,8 @@ class Lifecycle:
         self._finish(action)
         report = self._report(action, started)
         if report.status == "interrupted":
-            self.journal.append(RunInterrupted(current, tuple(h for h, r in self.hosts.items() if r.status == "unknown"),
-                                               reason=self.stop_reason))
+            unknown = tuple(h for h, r in self.hosts.items() if r.status == "unknown")
+            self.journal.append(RunInterrupted(current, unknown, reason=self.stop_reason))
         else:
             self.journal.append(RunFinished(report.status, report.exit_code))
         self.run.reserve.unlink(missing_ok=True)  # needed no more (a resume sets it aside again)
@@ -394,7 +405,8 @@ class Lifecycle:
         result = self.executor.run(
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
             secrets=self.params.secrets, check=spec["check"], diff=spec["diff"], events_file=self.run.events_file,
-            stage=stage, roles_path=self.integration.roles_path, on_event=(lambda event: self.on_event(stage, event)) if self.on_event else None,
+            stage=stage, roles_path=self.integration.roles_path,
+            on_event=(lambda event: self.on_event(stage, event)) if self.on_event else None,
             cancel=self.cancel)
         for host in hosts:
             outcome = result.hosts.get(host.host)
@@ -410,7 +422,8 @@ class Lifecycle:
         """Record a host's failure in ``stage``; return True when the host succeeded."""
         if outcome is None:
             host.status = "unknown" if not result.completed else "failed"
-            host.failures.append(f"{stage}: no result for this host (run {'interrupted' if not result.completed else 'skipped it'})")
+            why = "interrupted" if not result.completed else "skipped it"
+            host.failures.append(f"{stage}: no result for this host (run {why})")
             return False
         if outcome.unreachable:
             host.status = "unreachable"
@@ -617,7 +630,7 @@ class Lifecycle:
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),
                            fingerprint=self.fingerprint, started=started,
-                           finished=datetime.now(timezone.utc).isoformat())
+                           finished=datetime.now(UTC).isoformat())
         if self.rollout is not None:
             report.rollout, report.batches = self._rollout_report()
         self.run.write_json("report.json", self.redact(report.to_json()))

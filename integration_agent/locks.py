@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import HostBusy
@@ -62,7 +62,7 @@ class HostLocks:
                 break
             os.close(fd)  # its holder released and removed the file meanwhile: lock the file now there
         record = json.dumps({"run_id": run_id, "pid": os.getpid(), "host": host,
-                             "since": datetime.now(timezone.utc).isoformat()})
+                             "since": datetime.now(UTC).isoformat()})
         os.ftruncate(fd, 0)
         os.pwrite(fd, record.encode(), 0)
         return fd

@@ -22,6 +22,7 @@ output). GET /v1/models lists one model. ``server.requests`` records every reque
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -111,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     fake: FakeOpenAI
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # `format`: the base class's name
         """Keep test output quiet."""
 
     def do_GET(self) -> None:
@@ -129,10 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         self._record(body)
-        try:
+        # A broken pipe: the client gave up (its timeout), which is what several tests provoke.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(body if isinstance(body, dict) else {})
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (its timeout), which is what several tests provoke
 
     def _record(self, body: Any) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-Batch = Union[int, str]  # a host count, or "N%" of all targets
+Batch = int | str  # a host count, or "N%" of all targets
 
 _PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
 _COUNT = re.compile(r"^\s*(\d+)\s*$")

@@ -14,7 +14,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ RESERVE_BYTES = 256 * 1024
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S}-{_secrets.token_hex(3)}"
 
 
@@ -80,7 +80,7 @@ class RunDir:
     def has_owner(self) -> bool:
         """Is a live process running this run (holding its owner lock)?"""
         try:
-            fh = open(self.path / OWNER_LOCK, "a")
+            fh = open(self.path / OWNER_LOCK, "a")  # noqa: SIM115 - the with below closes it; open alone may fail
         except OSError:
             return False
         with fh:
@@ -300,9 +300,8 @@ def export(run: RunDir, out: Path, secrets: Iterable[str] = ()) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as gz:
-            gz.write(raw.getvalue())
+    with os.fdopen(fd, "wb") as handle, gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as gz:
+        gz.write(raw.getvalue())
     os.replace(tmp, out)
     return out
 

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -53,7 +53,8 @@ class LabSettings(_Strict):
     subnet: IPv4Network = Field(IPv4Network("10.231.0.0/24"), description="Private subnet of the lab bridge.")
     hosts: int = Field(3, ge=1, le=200, description="Hosts that `lab up` creates when --hosts is not given.")
     suite: Literal[RELEASES] = Field(  # type: ignore[valid-type]
-        DEFAULT_RELEASE, description=f"Debian release of lab hosts when `lab up` gets no --release ({', '.join(RELEASES)}).")
+        DEFAULT_RELEASE,
+        description=f"Debian release of lab hosts when `lab up` gets no --release ({', '.join(RELEASES)}).")
     debian_mirror: str | None = Field(None, description="Debian mirror for the base image; default: apt's own.")
     mirror_port: int = Field(8080, ge=1024, le=65535, description="Port of the package mirror on the bridge.")
     mirror_packages: list[str] = Field(
@@ -130,11 +131,11 @@ def _batch_list(value: Any) -> Any:
 class RolloutSettings(_Strict):
     """Rolling batches for install and uninstall (``--batch`` and ``--max-fail`` win over these)."""
 
-    batches: Annotated[list[Union[int, str]], BeforeValidator(_batch_list),
+    batches: Annotated[list[int | str], BeforeValidator(_batch_list),
                        AfterValidator(lambda sizes: [parse_batch(b) for b in sizes])] = Field(
         default_factory=list, description=f"Batch sizes in order, the last one repeating; each is {BATCH_HELP}. "
                                           "Empty: every host in one batch.")
-    max_fail: Annotated[Union[float, None], BeforeValidator(lambda v: None if v is None else parse_max_fail(v))] = Field(
+    max_fail: Annotated[float | None, BeforeValidator(lambda v: None if v is None else parse_max_fail(v))] = Field(
         None, description="Percentage of a batch that may fail before the rollout stops; default with batches: 0.")
 
     def rollout(self) -> Rollout:
@@ -175,7 +176,7 @@ class Settings(_Strict):
         default_factory=list, description="More folders laid out like the project's (knowledge/NAME/, roles/NAME/), "
         "searched after it and before plugin packages; INTAGENT_INTEGRATIONS_PATH separates them with "
         f"{os.pathsep!r}.")
-    secrets_dir: Annotated[Union[UserPath, None], AfterValidator(_writable_directory)] = Field(
+    secrets_dir: Annotated[UserPath | None, AfterValidator(_writable_directory)] = Field(
         None, description="Folder for the files that hold a run's secrets when /dev/shm is missing or not "
         "writable; without it such a run is refused, since the system's temporary folder is often a disk.")
     lab: LabSettings = Field(default_factory=LabSettings)

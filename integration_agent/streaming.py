@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import ConfigError, ExecutionFailed
 from .ansible_env import AnsibleOptions, AnsibleSecrets, quote_args
+from .errors import ConfigError, ExecutionFailed
 from .executor import MARKER_ENV, Executor, Job, Status, secret_args, venv_path
 from .paths import ROLES_DIR
 from .scratch import Scratch
@@ -45,7 +45,8 @@ def make_executor(settings: Settings, options: AnsibleOptions | None = None,
     private files go where ``scratch`` says (default: the ``secrets_dir`` setting's rule)."""
     ansible = settings.ansible
     common = {"forks": ansible.forks, "timeout": ansible.timeout,
-              "package_lock_timeout": ansible.package_lock_timeout, "mitogen": ansible.mitogen, "options": options, "secrets": secrets,
+              "package_lock_timeout": ansible.package_lock_timeout, "mitogen": ansible.mitogen, "options": options,
+              "secrets": secrets,
               "scratch": scratch or Scratch.for_settings(settings)}
     if ansible.executor == "streaming":
         return StreamingExecutor(**common, worker_command=shlex.split(ansible.worker_command))
@@ -178,7 +179,7 @@ class _Worker:
             assert self.proc.stdin
             try:
                 transmit(self.proc.stdin)
-            except Exception as exc:  # noqa: BLE001 - reported with the worker's failure, if it fails
+            except Exception as exc:  # reported with the worker's failure, if it fails
                 self.feed_error = exc
             finally:
                 with contextlib.suppress(OSError):

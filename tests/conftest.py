@@ -31,7 +31,8 @@ def local_and_closed_inventory(tmp_path: Path) -> Path:
     inv = tmp_path / "hosts.yml"
     inv.write_text(
         "all:\n  hosts:\n"
-        "    here:\n      ansible_connection: local\n      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        "    here:\n      ansible_connection: local\n"
+        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
         "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
     return inv
 
@@ -98,8 +99,9 @@ def strategy_env(request, isolated_env) -> dict[str, str]:
 def _lab_possible() -> str | None:
     if os.geteuid() != 0:
         return "the lab needs root"
-    from integration_agent.lab.system import REQUIRED_TOOLS
     import shutil
+
+    from integration_agent.lab.system import REQUIRED_TOOLS
 
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     return f"missing lab tools: {', '.join(missing)}" if missing else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -52,7 +52,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Settings file (default: "
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file (default: "
                       "./workflow_config.yaml, then ~/.config/intagent/workflow_config.yaml).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
@@ -92,7 +92,7 @@ def ping_cmd(
     ctx: typer.Context,
     inventory: Annotated[list[Path], typer.Option("--inventory", "-i", metavar="PATH",
                                                   help="Ansible inventory file, directory or script (repeatable).")],
-    limit: Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern.")] = None,
+    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     **ansible: Any,
 ) -> None:

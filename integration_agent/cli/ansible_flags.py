@@ -13,7 +13,7 @@ import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,25 +22,29 @@ from ..errors import IntegrationError
 from .common import interactive
 
 _FLAGS: dict[str, tuple[Any, Any]] = {
-    "user": (Annotated[Optional[str], typer.Option("--user", "-u", metavar="USER", help="Connect as this user (remote_user).")], None),
-    "private_key": (Annotated[Optional[Path], typer.Option("--private-key", "--key-file", metavar="PATH",
+    "user": (Annotated[str | None, typer.Option("--user", "-u", metavar="USER",
+                                                help="Connect as this user (remote_user).")], None),
+    "private_key": (Annotated[Path | None, typer.Option("--private-key", "--key-file", metavar="PATH",
                                                          help="SSH private key file.")], None),
-    "ssh_common_args": (Annotated[Optional[str], typer.Option(
-        "--ssh-common-args", metavar="ARGS", help="Extra arguments for ssh, sftp and scp (e.g. '-o ProxyJump=bastion').")], None),
+    "ssh_common_args": (Annotated[str | None, typer.Option(
+        "--ssh-common-args", metavar="ARGS",
+        help="Extra arguments for ssh, sftp and scp (e.g. '-o ProxyJump=bastion').")], None),
     "become": (Annotated[bool, typer.Option("--become", "-b", help="Run the integration's tasks with become.")], False),
-    "become_user": (Annotated[Optional[str], typer.Option("--become-user", metavar="USER", help="Become this user.")], None),
-    "become_method": (Annotated[Optional[str], typer.Option("--become-method", metavar="METHOD", help="Become method (sudo, su, ...).")],
-                      None),
+    "become_user": (Annotated[str | None, typer.Option("--become-user", metavar="USER",
+                                                       help="Become this user.")], None),
+    "become_method": (Annotated[str | None, typer.Option("--become-method", metavar="METHOD",
+                                                         help="Become method (sudo, su, ...).")], None),
     "ask_become_pass": (Annotated[bool, typer.Option(
         "--ask-become-pass", "-K", help=f"Ask for the become password (off a terminal: ${BECOME_PASSWORD_ENV}).")],
                         False),
-    "vault_id": (Annotated[Optional[list[str]], typer.Option(
+    "vault_id": (Annotated[list[str] | None, typer.Option(
         "--vault-id", metavar="[LABEL@]SOURCE", help="Vault identity, e.g. prod@~/.vault-pass (repeatable).")], None),
-    "vault_password_file": (Annotated[Optional[list[Path]], typer.Option(
-        "--vault-password-file", "--vault-pass-file", metavar="PATH", help="Vault password file or script (repeatable).")], None),
+    "vault_password_file": (Annotated[list[Path] | None, typer.Option(
+        "--vault-password-file", "--vault-pass-file", metavar="PATH",
+        help="Vault password file or script (repeatable).")], None),
     "ask_vault_pass": (Annotated[bool, typer.Option(
         "--ask-vault-pass", "-J", help=f"Ask for the vault password (off a terminal: ${VAULT_PASSWORD_ENV}).")], False),
-    "forks": (Annotated[Optional[int], typer.Option("--forks", "-f", metavar="N", min=1, max=500,
+    "forks": (Annotated[int | None, typer.Option("--forks", "-f", metavar="N", min=1, max=500,
                                                     help="Hosts changed in parallel.")], None),
     "verbose": (Annotated[int, typer.Option("--verbose", "-v", count=True,
                                             help="Show Ansible's own output (-vvvv for the most).")], 0),

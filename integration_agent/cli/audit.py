@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,9 @@ def register(app: typer.Typer) -> None:
     @app.command("audit")
     def audit_(
         ctx: typer.Context, name: str,
-        release: Annotated[Optional[Release], typer.Option(  # type: ignore[valid-type]
+        release: Annotated[Release | None, typer.Option(  # type: ignore[valid-type]
             "--release", "-r", help="Debian release of the sandbox host (default: the lab's).")] = None,
-        var: Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Parameter KEY=VALUE.")] = None,
+        var: Annotated[list[str] | None, typer.Option("--var", "-e", help="Parameter KEY=VALUE.")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Install, verify and uninstall NAME on a fresh lab sandbox host and audit it from outside.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, help="The Ansible collection intagent.in
 @app.command("build")
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the tarball.")] = Path("dist"),
-    repository: Annotated[Optional[str], typer.Option(help="Source URL recorded in galaxy.yml (default: the "
+    repository: Annotated[str | None, typer.Option(help="Source URL recorded in galaxy.yml (default: the "
                                                             "checkout's origin remote, else the checkout).")] = None,
 ) -> None:
     """Build the collection tarball from roles/ and playbooks/; install it with ansible-galaxy (offline)."""

@@ -12,7 +12,7 @@ import io
 import re
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def progress(text: str, style: str = "") -> None:
     if err_console.is_terminal:
         err_console.print(Text(text, style=style))
     else:
-        err_console.print(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {text}", markup=False)
+        err_console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {text}", markup=False)
 
 
 @dataclass

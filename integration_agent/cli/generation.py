@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,11 +25,14 @@ def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
         ctx: typer.Context, name: str,
-        inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Run the check-mode gate on these hosts.")] = None,
-        limit: Annotated[Optional[str], typer.Option("--limit", "-l")] = None,
-        var: Annotated[Optional[list[str]], typer.Option("--var", "-e", help="Parameter KEY=VALUE for the check-mode gate.")] = None,
-        out: Annotated[Optional[Path], typer.Option("--out", help="Also write the validated role and report here.")] = None,
-        sandbox: Annotated[Optional[bool], typer.Option(
+        inventory: Annotated[Path | None, typer.Option(
+            "--inventory", "-i", help="Run the check-mode gate on these hosts.")] = None,
+        limit: Annotated[str | None, typer.Option("--limit", "-l")] = None,
+        var: Annotated[list[str] | None, typer.Option(
+            "--var", "-e", help="Parameter KEY=VALUE for the check-mode gate.")] = None,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Also write the validated role and report here.")] = None,
+        sandbox: Annotated[bool | None, typer.Option(
             "--sandbox/--no-sandbox",
             help="Apply, verify and uninstall the plan on a lab sandbox host and audit it before accepting it "
                  "(default: the llm.sandbox setting, auto: wherever the lab can run).")] = None,
@@ -60,7 +63,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("promote")
     def promote(ctx: typer.Context, run_id: str,
-                force: Annotated[bool, typer.Option("--force", help="Replace an existing curated role.")] = False) -> None:
+                force: Annotated[bool, typer.Option(
+                    "--force", help="Replace an existing curated role.")] = False) -> None:
         """Turn a validated generation (a `generate` run) into roles/NAME and molecule/NAME for review."""
         from ..catalog import Catalog
         from ..generation.promote import promote as promote_run
@@ -77,12 +81,12 @@ def register_eval(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
         ctx: typer.Context,
-        endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="A live OpenAI-compatible endpoint "
+        endpoint: Annotated[str | None, typer.Option("--endpoint", help="A live OpenAI-compatible endpoint "
                                                         "(default: replay the recorded answers on loopback).")] = None,
-        model: Annotated[Optional[str], typer.Option("--model", help="Model name at the endpoint.")] = None,
-        inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Also run check mode, apply, "
+        model: Annotated[str | None, typer.Option("--model", help="Model name at the endpoint.")] = None,
+        inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Also run check mode, apply, "
                                                           "verify and idempotence on these hosts.")] = None,
-        limit: Annotated[Optional[str], typer.Option("--limit", "-l")] = None,
+        limit: Annotated[str | None, typer.Option("--limit", "-l")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Run the fixed generation task set and print the figures (exit 1 if an unsafe plan got through)."""

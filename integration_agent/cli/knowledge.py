@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,7 +26,7 @@ def _open(ctx: typer.Context):
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for (any text; no query syntax).")],
-    integration: Annotated[Optional[str], typer.Option("--integration", help="Only this integration.")] = None,
+    integration: Annotated[str | None, typer.Option("--integration", help="Only this integration.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=50, help="Passages to show.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:

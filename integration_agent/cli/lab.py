@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,10 +31,10 @@ def _progress(message: str) -> None:
 @app.command("up")
 def up(
     ctx: typer.Context,
-    hosts: Annotated[Optional[int], typer.Option("--hosts", "-n", min=1, max=200,
+    hosts: Annotated[int | None, typer.Option("--hosts", "-n", min=1, max=200,
                                                  help="Hosts to have running (default: lab.hosts).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the cached base images first.")] = False,
-    release: Annotated[Optional[list[Release]], typer.Option(  # type: ignore[valid-type]
+    release: Annotated[list[Release] | None, typer.Option(  # type: ignore[valid-type]
         "--release", "-r",
         help="Debian release of the hosts; repeat it for a mix, dealt out round-robin (default: lab.suite).")] = None,
     bastion: Annotated[bool, typer.Option(
@@ -45,7 +45,8 @@ def up(
         help=f"User the inventory logs in as; {OPS_USER} needs become with its sudo password.")] = LoginUser.root,
     fleet: Annotated[bool, typer.Option(
         "--fleet",
-        help=f"Also write fleet/hosts.yml and fleet/ansible.cfg (remote_user {OPS_USER}) in the lab's state dir.")] = False,
+        help=f"Also write fleet/hosts.yml and fleet/ansible.cfg (remote_user {OPS_USER}) in the lab's state "
+             "dir.")] = False,
 ) -> None:
     """Create the lab, or grow it to --hosts hosts, in the layout the options ask for; print its inventory's path.
 
@@ -75,7 +76,7 @@ def down(ctx: typer.Context) -> None:
 
 @app.command("reset")
 def reset(ctx: typer.Context,
-          hosts: Annotated[Optional[list[str]], typer.Argument(help="Hosts to reset (default: all).")] = None) -> None:
+          hosts: Annotated[list[str] | None, typer.Argument(help="Hosts to reset (default: all).")] = None) -> None:
     """Put lab hosts back to the pristine base image (a fresh boot, nothing installed)."""
     reset_hosts = _lab(ctx).reset(hosts or (), progress=_progress)
     _progress(f"reset {', '.join(reset_hosts)}")

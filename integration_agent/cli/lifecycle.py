@@ -7,7 +7,7 @@ import functools
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,19 +16,21 @@ from .ansible_flags import ansible_flags, become_and_vault_secrets
 from .common import err_console, interactive, progress, state
 
 InventoryOpt = Annotated[list[Path], typer.Option(
-    "--inventory", "-i", metavar="PATH", help="Ansible inventory: file, directory or script (repeatable, as with ansible-playbook).")]
-LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
-VarOpt = Annotated[Optional[list[str]], typer.Option(
-    "--var", "-e", metavar="KEY=VALUE|@FILE", help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
+    "--inventory", "-i", metavar="PATH",
+    help="Ansible inventory: file, directory or script (repeatable, as with ansible-playbook).")]
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern to narrow the targets.")]
+VarOpt = Annotated[list[str] | None, typer.Option(
+    "--var", "-e", metavar="KEY=VALUE|@FILE",
+    help="Integration parameter KEY=VALUE, or @FILE.yml with several (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (on a terminal the plan "
                                                           "is shown and confirmed first; off one nobody is asked).")]
 GenerateOpt = Annotated[bool, typer.Option("--generate", help="Use playbooks generated from the integration's "
                                                                "knowledge (gated) instead of the curated role.")]
-BatchOpt = Annotated[Optional[list[str]], typer.Option(
+BatchOpt = Annotated[list[str] | None, typer.Option(
     "--batch", metavar="SIZE", help="Roll out in batches: a host count or a percentage of the targets, in order, "
     "the last repeating (repeatable: --batch 1 --batch 25% --batch 100%). Default: setting rollout.batches.")]
-MaxFailOpt = Annotated[Optional[str], typer.Option(
+MaxFailOpt = Annotated[str | None, typer.Option(
     "--max-fail", metavar="PERCENT", help="Stop the rollout when more than PERCENT of a batch fails "
     "(default: setting rollout.max_fail, else 0 with batches: any failure stops).")]
 
@@ -145,7 +147,8 @@ def register(app: typer.Typer) -> None:
     @ansible_flags
     def plan(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None, var: VarOpt = None,
              as_json: JsonOpt = False, generate: GenerateOpt = False,
-             out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to FILE for install --plan.")] = None,
+             out: Annotated[Path | None, typer.Option(
+                 "--out", help="Save the plan to FILE for install --plan.")] = None,
              **ansible: Any) -> None:
         """Dry run (check mode with diff): what would change on each host. Changes nothing."""
         _run(ctx, "plan", name, inventory, limit, var, as_json, generate=generate, plan_out=out, **ansible)
@@ -155,7 +158,7 @@ def register(app: typer.Typer) -> None:
     def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
                 var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
                 generate: GenerateOpt = False, batch: BatchOpt = None, max_fail: MaxFailOpt = None,
-                plan: Annotated[Optional[Path], typer.Option(
+                plan: Annotated[Path | None, typer.Option(
                     "--plan", help="Apply exactly a plan saved with plan --out, or refuse (exit 7).")] = None,
                 **ansible: Any) -> None:
         """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall. With --batch,

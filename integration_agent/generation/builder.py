@@ -127,7 +127,8 @@ class Builder:
                     if exc.kind in ("timeout", "http", "connection"):
                         break
                     continue
-                attempt.prompt_tokens, attempt.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+                attempt.prompt_tokens = completion.prompt_tokens
+                attempt.completion_tokens = completion.completion_tokens
                 attempt.seconds = completion.seconds
                 findings, gate, plan = self._gates(completion.content, integration, known_ids, workdir, deadline)
                 attempt.gate = gate

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..catalog import ENTRY_POINTS
 from ..errors import MissingExtra
 from ..executor import ansible_env
-from ..catalog import ENTRY_POINTS
 from ..render import entry_playbook
 from .policy import Finding
 
@@ -63,7 +63,8 @@ def syntax_check(role: Path, timeout: float = 120, *, deadline: float | None = N
     env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
     for playbook in wrapper_playbooks(role):
         if remaining(timeout, deadline) <= 0:
-            return [*findings, Finding("IA009", f"the run's deadline passed before the syntax check of {playbook.stem}")]
+            return [*findings,
+                    Finding("IA009", f"the run's deadline passed before the syntax check of {playbook.stem}")]
         try:
             proc = subprocess.run([_bin("ansible-playbook"), "--syntax-check", "-i", "localhost,", str(playbook)],
                                   capture_output=True, text=True, env=env, timeout=remaining(timeout, deadline),

@@ -266,7 +266,7 @@ def _before_deadline(work: Callable[[threading.Event], T], deadline: float) -> T
     def run() -> None:
         try:
             outcome["value"] = work(cancel)
-        except BaseException as error:  # noqa: BLE001 - handed over to the waiting thread as is
+        except BaseException as error:  # handed over to the waiting thread as is
             outcome["error"] = error
         finally:
             done.set()

@@ -48,7 +48,7 @@ def unit_task(task: GeneratedTask, manifest: Manifest) -> GeneratedTask:
 class _Dumper(yaml.SafeDumper):
     """Indented sequences and block scalars for multi-line text: the layout yamllint expects."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: ARG002
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
         return super().increase_indent(flow, False)
 
 

@@ -14,17 +14,19 @@ import hashlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 from ..catalog import Catalog, Integration
 from ..errors import IntagentError, IntegrationError
 from .documents import DOC_ID_PATTERN, Document, doc_id_for, parse_document, read_bounded
-from .prompt import PROMPT_PREAMBLE, _neutralise, format_for_prompt  # re-exported
+from .prompt import PROMPT_PREAMBLE as PROMPT_PREAMBLE  # re-exported
+from .prompt import _neutralise as _neutralise  # re-exported
+from .prompt import format_for_prompt as format_for_prompt  # re-exported
 
 SCHEMA_VERSION = 1
 MAX_QUERY_TOKENS = 32

@@ -1,11 +1,12 @@
 """What a sandbox host tries to reach: a packet recorder inside its network namespace.
 
 The sandbox host's namespace routes every address outside the lab bridge into ``sink``, one end of a
-veth pair whose other end (in the same namespace) drops what it is given: a connection attempt to the outside never leaves the
-namespace, whatever the plan does. The recorder (this module run as ``python -m ... record FILE``
-inside the namespace) sees every outgoing packet on every interface of the namespace and writes one
-JSON line per new destination: connection attempts (TCP SYN, UDP, ICMP) to anything but the lab
-mirror, on the bridge, into the sink, or to loopback (TCP only: the host's own services).
+veth pair whose other end (in the same namespace) drops what it is given: a connection attempt to the
+outside never leaves the namespace, whatever the plan does. The recorder (this module run as
+``python -m ... record FILE`` inside the namespace) sees every outgoing packet on every interface of the
+namespace and writes one JSON line per new destination: connection attempts (TCP SYN, UDP, ICMP) to
+anything but the lab mirror, on the bridge, into the sink, or to loopback (TCP only: the host's own
+services).
 """
 
 from __future__ import annotations

@@ -126,9 +126,10 @@ def _boot(lab: Lab, release: str, progress) -> tuple[LabHost, subprocess.Popen]:
 
 def _start_recorder(host: LabHost) -> subprocess.Popen:
     log = host_dir(host) / "egress.jsonl"
-    proc = subprocess.Popen(["ip", "netns", "exec", host.netns, sys.executable, "-m", "integration_agent.lab.egress",
-                             "record", str(log)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(host_dir(host) / "egress.err", "wb"), start_new_session=True)
+    with open(host_dir(host) / "egress.err", "wb") as errors:  # the recorder keeps its own descriptor
+        proc = subprocess.Popen(["ip", "netns", "exec", host.netns, sys.executable, "-m",
+                                 "integration_agent.lab.egress", "record", str(log)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if log.is_file() and log.read_text().startswith('{"ready"'):

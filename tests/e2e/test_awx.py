@@ -93,8 +93,10 @@ def test_collection_infra_agent_merges_an_existing_config_by_full_name(fresh, tm
     assert built.returncode == 0, built.stderr
     collections = tmp_path / "collections"
     env = {**clean_env(), "ANSIBLE_COLLECTIONS_PATH": str(collections)}
-    assert subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
-                           built.stdout.strip()], capture_output=True, env=env, cwd=tmp_path, timeout=120).returncode == 0
+    installed = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p",
+                                str(collections), built.stdout.strip()], capture_output=True, env=env, cwd=tmp_path,
+                               timeout=120)
+    assert installed.returncode == 0
     key = f"collection{uuid.uuid4().hex}"
     play = tmp_path / "site.yml"
     play.write_text(yaml.safe_dump([{"hosts": "lab1", "become": True, "roles": [{
@@ -147,7 +149,7 @@ class AwxJob:
         script.chmod(0o700)
 
     def run(self, ident: str, playbook: str, extravars: dict[str, Any], limit: str | None = None,
-            verbosity: int = 0, check: bool = False) -> "JobResult":
+            verbosity: int = 0, check: bool = False) -> JobResult:
         (self.root / "env" / "extravars").write_text(json.dumps(extravars))
         command = [str(BIN / "ansible-runner"), "run", str(self.root), "-p", playbook, "--ident", ident]
         if limit:

@@ -43,7 +43,8 @@ def test_the_plan_announces_exactly_what_apply_changes(name, lab, isolated_env, 
     events = [json.loads(line) for line in (Path(report["run_dir"]) / "events.jsonl").read_text().splitlines()]
     announced = tasks(events, "plan", "runner_on_ok")
     changed = tasks(events, "apply", "runner_on_ok")
-    plan_skipped, apply_skipped = tasks(events, "plan", "runner_on_skipped"), tasks(events, "apply", "runner_on_skipped")
+    plan_skipped = tasks(events, "plan", "runner_on_skipped")
+    apply_skipped = tasks(events, "apply", "runner_on_skipped")
     unpredictable = {u.split(": ", 1)[0] for u in report["hosts"][HOST]["unpredictable"]}  # from the plan
 
     surprises = changed - announced - unpredictable

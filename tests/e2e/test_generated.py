@@ -38,11 +38,13 @@ def test_generated_collectd_installs_verifies_and_uninstalls(fresh, isolated_env
         assert ssh(fresh, "lab1", "systemctl is-active collectd").stdout.strip() == "active"
 
         again = run_cli("install", "collectd", "-i", inventory, "-l", HOSTS, "--generate", "--json", env=env)
-        assert again.returncode == 0 and all(r["status"] == "unchanged" for r in json.loads(again.stdout)["hosts"].values())
+        assert again.returncode == 0
+        assert all(r["status"] == "unchanged" for r in json.loads(again.stdout)["hosts"].values())
         removed = run_cli("uninstall", "collectd", "-i", inventory, "-l", HOSTS, "--generate", "--json", env=env)
         assert removed.returncode == 0, removed.stderr
         assert all(r["status"] == "uninstalled" for r in json.loads(removed.stdout)["hosts"].values())
-        left = ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'; ls /etc/collectd /var/lib/collectd 2>/dev/null")
+        left = ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'; "
+                                  "ls /etc/collectd /var/lib/collectd 2>/dev/null")
         assert left.stdout.strip() == "0"
         assert len(server.chat_requests) == 1, "the validated generation is cached: one model call in all"
 
@@ -65,7 +67,8 @@ def test_generation_that_never_validates_touches_no_host(fresh, isolated_env, tm
         assert proc.returncode == 8, proc.stdout + proc.stderr
         assert "IA102" in proc.stderr
     for host in ("lab1", "lab2"):
-        assert ssh(fresh, host, "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'; ls /etc/collectd 2>/dev/null").stdout.strip() == "0"
+        left = ssh(fresh, host, "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'; ls /etc/collectd 2>/dev/null")
+        assert left.stdout.strip() == "0"
 
 
 def test_generate_with_the_check_mode_gate_on_lab_hosts(fresh, isolated_env, tmp_path):

@@ -53,7 +53,8 @@ def test_license_key_lands_only_in_the_agent_config(standin, isolated_env):
     report = json.loads(proc.stdout)
     assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
     for host in HOSTS:
-        stat = ssh(standin, host, "stat -c '%a %U' /etc/newrelic-infra.yml; grep -c " + canary + " /etc/newrelic-infra.yml")
+        stat = ssh(standin, host,
+                   "stat -c '%a %U' /etc/newrelic-infra.yml; grep -c " + canary + " /etc/newrelic-infra.yml")
         assert stat.stdout.split() == ["600", "root", "1"], stat.stdout
     assert "proxy: http://user-proxy:3128" in ssh(standin, "lab1", "cat /etc/newrelic-infra.yml").stdout
     assert report["hosts"]["lab1"]["evidence"]["version"]
@@ -80,7 +81,8 @@ def test_license_key_does_not_leak_when_the_task_using_it_fails(standin, isolate
     canary = f"NRCANARY{uuid.uuid4().hex}"
     # An immutable config file: the task that writes the key into it fails, and so does the rollback
     # (uninstall cannot delete it either), which must be reported as a failed rollback.
-    made = ssh(standin, "lab1", "printf 'log_level: info\\n' > /etc/newrelic-infra.yml && chattr +i /etc/newrelic-infra.yml")
+    made = ssh(standin, "lab1",
+               "printf 'log_level: info\\n' > /etc/newrelic-infra.yml && chattr +i /etc/newrelic-infra.yml")
     assert made.returncode == 0, made.stderr
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
     try:

@@ -188,7 +188,7 @@ def test_one_run_at_a_time_per_host(fresh, isolated_env):
 
     other = run_cli("install", "node_exporter", "-i", inventory, "-l", "lab2", "--json", env=isolated_env)
     assert other.returncode == 0, other.stderr
-    out, err = first.communicate(timeout=300)
+    _out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from integration_agent.executor import Executor
-from integration_agent.lab import Lab
-from integration_agent.lab import network
+from integration_agent.lab import Lab, network
 from integration_agent.lab.system import mounts_under, process_state, processes_matching
 from tests.conftest import run_cli
 

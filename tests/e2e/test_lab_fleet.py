@@ -62,8 +62,8 @@ def _ansible(home: Path, config: Path, inventory: Path, *args: str) -> subproces
 
 def test_each_host_runs_its_release_and_uses_its_mirror(fleet):
     inventory = yaml.safe_load(fleet.inventory_path.read_text())["all"]["children"]["lab"]["hosts"]
-    assert {name: inventory[name]["intagent_lab_release"] for name in HOSTS} == dict(zip(HOSTS, RELEASES))
-    for name, release in zip(HOSTS, RELEASES):
+    assert {name: inventory[name]["intagent_lab_release"] for name in HOSTS} == dict(zip(HOSTS, RELEASES, strict=False))
+    for name, release in zip(HOSTS, RELEASES, strict=False):
         assert ssh(fleet, name, ". /etc/os-release; echo $VERSION_CODENAME").stdout.strip() == release
         assert release in ssh(fleet, name, "cat /etc/apt/sources.list").stdout
         assert inventory[name]["intagent_lab_mirror_url"] == fleet.mirror_url_for(release)

@@ -60,7 +60,8 @@ def hold_package_lock(lab, host: str, seconds: int | None) -> None:
               f"[fcntl.lockf(f, fcntl.LOCK_EX) for f in fs]; {sleep}\"")
     assert ssh(lab, host, holder).returncode == 0
     # Held once the holder has its locks: a lock test fails while the holder holds them.
-    probe = "python3 -c \"import fcntl; fcntl.lockf(open('/var/lib/dpkg/lock-frontend', 'w'), fcntl.LOCK_EX | fcntl.LOCK_NB)\""
+    probe = ("python3 -c \"import fcntl; "
+             "fcntl.lockf(open('/var/lib/dpkg/lock-frontend', 'w'), fcntl.LOCK_EX | fcntl.LOCK_NB)\"")
     for _ in range(100):
         if ssh(lab, host, probe).returncode != 0:
             return
@@ -146,7 +147,7 @@ def test_a_repository_answering_5xx_is_classified_and_leaves_the_host_untouched(
     answered: list[str] = []
 
     class Unavailable(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:  # http.server API
             answered.append(self.path)
             self.send_response(503)
             self.send_header("Content-Length", "0")

@@ -25,8 +25,10 @@ def cli_json(*args: str, env: dict[str, str]) -> tuple[int, dict]:
 
 def assert_clean(lab, host: str) -> None:
     leftovers = ssh(lab, host, "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii';"
-                               "ls /lib/systemd/system/prometheus-node-exporter.service /etc/systemd/system/node_exporter.service"
-                               " /etc/default/prometheus-node-exporter /usr/bin/prometheus-node-exporter /var/lib/prometheus 2>/dev/null;"
+                               "ls /lib/systemd/system/prometheus-node-exporter.service"
+                               " /etc/systemd/system/node_exporter.service"
+                               " /etc/default/prometheus-node-exporter /usr/bin/prometheus-node-exporter"
+                               " /var/lib/prometheus 2>/dev/null;"
                                "getent passwd prometheus node_exporter; ss -Hltn 'sport = :9100'")
     assert leftovers.stdout.strip() in ("", "0"), f"{host} still has: {leftovers.stdout}"
 
@@ -103,7 +105,8 @@ def test_plan_changes_nothing_on_fresh_hosts(fresh, isolated_env):
 def test_unreachable_host_is_reported_not_rolled_back(fresh, isolated_env, tmp_path, figure):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(fresh.inventory_path.read_text().replace(
-        "lab3:\n          ansible_host: 10.231.0.13", "lab3:\n          ansible_host: 10.231.0.13\n          ansible_port: 2"))
+        "lab3:\n          ansible_host: 10.231.0.13",
+        "lab3:\n          ansible_host: 10.231.0.13\n          ansible_port: 2"))
     rc, report = cli_json("install", "node_exporter", "-i", str(inventory), "-l", LIMIT, env=isolated_env)
     assert rc == 10
     assert report["hosts"]["lab3"]["status"] == "unreachable"

@@ -52,9 +52,8 @@ def sandboxed(lab, tmp_path, isolated_env, monkeypatch):
 
 def refused(settings, plan: dict) -> list[str]:
     """Findings of the sandbox gate for ``plan`` (the gate that stopped it must be the sandbox)."""
-    with FakeOpenAI([answer(plan)]) as server:
-        with pytest.raises(GenerationFailed) as info:
-            generate("collectd", settings=settings(server))
+    with FakeOpenAI([answer(plan)]) as server, pytest.raises(GenerationFailed) as info:
+        generate("collectd", settings=settings(server))
     (attempt,) = info.value.attempts
     assert attempt.gate == "sandbox", attempt
     return attempt.findings

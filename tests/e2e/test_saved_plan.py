@@ -35,8 +35,8 @@ def cli(*args: str, env) -> tuple[int, dict, str]:
 def test_install_applies_the_saved_plan(fresh, isolated_env, tmp_path, figure):
     saved = tmp_path / "node_exporter.plan.json"
     inventory = str(fresh.inventory_path)
-    rc, planned, err = cli("plan", "node_exporter", "-i", inventory, "-l", HOST, "--var", "collectors_enabled=[systemd]",
-                           "--out", str(saved), env=isolated_env)
+    rc, planned, err = cli("plan", "node_exporter", "-i", inventory, "-l", HOST,
+                           "--var", "collectors_enabled=[systemd]", "--out", str(saved), env=isolated_env)
     assert rc == 0 and saved.is_file(), err
     data = json.loads(saved.read_text())
     assert data["targets"] == [HOST] and data["changes"][HOST] and data["fingerprint"] == planned["fingerprint"]
@@ -61,7 +61,8 @@ def test_a_host_that_changed_since_the_plan_is_refused_before_apply(fresh, isola
     inventory = str(fresh.inventory_path)
     assert cli("plan", "node_exporter", "-i", inventory, "-l", HOST, "--out", str(saved), env=isolated_env)[0] == 0
     # Someone installs the package by hand: the dry run no longer shows what the saved plan showed.
-    assert ssh(fresh, HOST, "apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter"
+    assert ssh(fresh, HOST, "apt-get update -q >/dev/null 2>&1; "
+                            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter"
                             " >/dev/null 2>&1; dpkg -l prometheus-node-exporter | grep -c '^ii'").stdout.strip() == "1"
     rc, report, err = cli("install", "node_exporter", "-i", inventory, "-l", HOST, "--plan", str(saved),
                           env=isolated_env)

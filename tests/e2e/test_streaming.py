@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.conftest import node_exporter_metrics
+from tests.conftest import node_exporter_metrics, run_cli
 from tests.e2e.test_node_exporter import assert_clean, cli_json
 
 pytestmark = pytest.mark.lab

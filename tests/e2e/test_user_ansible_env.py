@@ -123,8 +123,9 @@ def standin(lab, tmp_path_factory):
 def encrypt(value: str, name: str, password_file: Path, vault_id: str | None = None) -> str:
     """``ansible-vault encrypt_string`` output for ``name: value`` (the YAML of a vaulted variable)."""
     who = ["--vault-id", f"{vault_id}@{password_file}"] if vault_id else ["--vault-password-file", str(password_file)]
-    proc = subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt_string", *who, "--name", name, value], capture_output=True,
-                          text=True, check=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt_string", *who,
+                           "--name", name, value], capture_output=True, text=True, check=True,
+                          stdin=subprocess.DEVNULL)
     return proc.stdout
 
 

@@ -47,7 +47,7 @@ def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> str:
 def _load_example(text: str) -> list[dict]:
     loader = type("Loader", (yaml.SafeLoader,), {})
     loader.add_constructor("!unsafe", _unsafe)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=loader)  # a SafeLoader subclass
 
 
 def _run_against_closed_port(example_text: str, collections: Path, tmp_path: Path) -> list[dict]:
@@ -84,13 +84,14 @@ def test_every_task_of_the_awx_example_has_valid_arguments(awx_collection, tmp_p
     tasks = _load_example(EXAMPLE.read_text())[0]["tasks"]
     assert len(results) == len(tasks) == 6
     assert next(t for t in tasks if "awx.awx.credential" in t).get("no_log") is True
-    for task, result in zip(tasks, results):
+    for task, result in zip(tasks, results, strict=False):
         for message in _messages(result):
             assert "Connection refused" in message and "127.0.0.1:9" in message, (task["name"], message)
 
 
 def test_an_invalid_argument_in_the_example_would_be_caught(awx_collection, tmp_path):
-    broken = EXAMPLE.read_text().replace("        scm_branch: main\n", "        scm_branch: main\n        scm_brnch: main\n")
+    broken = EXAMPLE.read_text().replace("        scm_branch: main\n",
+                                         "        scm_branch: main\n        scm_brnch: main\n")
     assert broken != EXAMPLE.read_text()
     results = _run_against_closed_port(broken, awx_collection, tmp_path)
     assert "Unsupported parameters" in _messages(results[1])[0] and "scm_brnch" in _messages(results[1])[0]
@@ -108,7 +109,8 @@ def test_the_example_uses_the_entry_playbooks_and_their_artifacts():
     assert nodes["rollback"]["unified_job_template"]["name"] == "intagent uninstall"
     # The rollback node reads what the install job publishes.
     entry = (REPO / "playbooks" / "tasks" / "entry_point.yml").read_text()
-    assert "intagent_failed_hosts" in entry and "intagent_failed_hosts" in (REPO / "playbooks" / "uninstall.yml").read_text()
+    assert "intagent_failed_hosts" in entry
+    assert "intagent_failed_hosts" in (REPO / "playbooks" / "uninstall.yml").read_text()
     docs = (REPO / "docs" / "awx.md").read_text()
     for key in ("intagent_outcome", "intagent_evidence", "intagent_failures", "intagent_failed_hosts"):
         assert key in entry and key in docs, key

@@ -64,7 +64,7 @@ def test_missing_required_parameter_of_a_plugin_integration(tmp_path, isolated_e
 
 
 def test_unknown_name_lists_known(tmp_path):
-    with pytest.raises(IntegrationError, match="known: .*node_exporter"):
+    with pytest.raises(IntegrationError, match=r"known: .*node_exporter"):
         Catalog().get("nope")
 
 
@@ -74,7 +74,7 @@ def test_manifest_errors_name_file_and_key(tmp_path):
     (bad / "integration.yml").write_text("name: broken_one\ndescription: x\nversion: '1'\nplatforms: []\n"
                                          "owns: {ports: [nine]}\nsources: []\n")
     with pytest.raises(IntegrationError) as info:
-        Catalog([(tmp_path, "test")]).integrations
+        _ = Catalog([(tmp_path, "test")]).integrations
     assert "integration.yml" in str(info.value) and "owns.ports" in str(info.value)
 
 

@@ -57,16 +57,19 @@ def test_tarball_holds_every_curated_role_and_no_test_scaffolding(built):
         for entry in ("main", "verify", "uninstall"):
             assert f"roles/{role}/tasks/{entry}.yml" in names
         assert f"roles/{role}/README.md" in names and f"roles/{role}/meta/argument_specs.yml" in names
-    assert {"playbooks/install.yml", "playbooks/verify.yml", "playbooks/uninstall.yml", "meta/runtime.yml"} <= set(names)
+    assert {"playbooks/install.yml", "playbooks/verify.yml", "playbooks/uninstall.yml",
+            "meta/runtime.yml"} <= set(names)
     assert not [n for n in names if "molecule" in n or "__pycache__" in n or n.endswith(".pyc")]
-    assert manifest["collection_info"]["namespace"] == "intagent" and manifest["collection_info"]["name"] == "integrations"
+    info = manifest["collection_info"]
+    assert info["namespace"] == "intagent" and info["name"] == "integrations"
 
 
 def test_role_filters_become_collection_filters_called_by_full_name(installed, tmp_path):
     # Ansible loads no plugin from inside a collection's role: infra_agent's filter must be the collection's.
     root = installed / "ansible_collections" / "intagent" / "integrations"
     assert not list(root.glob("roles/*/filter_plugins")) and (root / "plugins/filter/infra_agent_config.py").is_file()
-    assert "| intagent.integrations.infra_agent_parse_config" in (root / "roles/infra_agent/tasks/config.yml").read_text()
+    config_tasks = (root / "roles/infra_agent/tasks/config.yml").read_text()
+    assert "| intagent.integrations.infra_agent_parse_config" in config_tasks
     assert "| infra_agent_parse_config" in (ROLES_DIR / "infra_agent/tasks/config.yml").read_text()  # unchanged
     play = tmp_path / "parse.yml"
     play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.assert:\n"
@@ -115,10 +118,11 @@ def test_role_validates_its_arguments_before_touching_a_host(installed, tmp_path
     }]))
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n")
-    proc = tool("ansible-playbook", "-i", str(inventory), str(playbook), env={"ANSIBLE_COLLECTIONS_PATH": str(installed)},
-                cwd=tmp_path)
+    proc = tool("ansible-playbook", "-i", str(inventory), str(playbook),
+                env={"ANSIBLE_COLLECTIONS_PATH": str(installed)}, cwd=tmp_path)
     assert proc.returncode != 0
-    assert "node_exporter_install_method" in proc.stdout and "Validation of arguments failed" in proc.stdout, proc.stdout
+    assert "node_exporter_install_method" in proc.stdout, proc.stdout
+    assert "Validation of arguments failed" in proc.stdout, proc.stdout
     assert "UNREACHABLE" not in proc.stdout
 
 

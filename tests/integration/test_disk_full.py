@@ -48,7 +48,7 @@ def test_a_journal_that_meets_a_full_disk_says_so_and_stays_readable(small_disk,
     journal = Journal(small_disk / "run" / "journal.jsonl")
     journal.append(RunRequested("install", "node_exporter", ("web1",), {}))
     fill(small_disk, leave=2048)
-    with pytest.raises(JournalError, match="no space left on the device.*cannot be recorded"):
+    with pytest.raises(JournalError, match=r"no space left on the device.*cannot be recorded"):
         journal.append(Note(None, "x" * 64 * 1024))
     events = journal.events()  # readable: the part that did not fit was cut off again
     figure("15 disk full", "journal events lost or torn by the full disk", 1 - len(events))

@@ -141,7 +141,7 @@ def test_containerfile_installs_our_files_in_the_right_stages(ee):
              "RUN /output/scripts/install-from-bindep", "/etc/ansible/ansible.cfg", "RUN intagent --version",
              "RUN rm -rf /output", "USER 1000"]
     positions = [final.find(step) for step in steps]
-    assert -1 not in positions and positions == sorted(positions), dict(zip(steps, positions))
+    assert -1 not in positions and positions == sorted(positions), dict(zip(steps, positions, strict=True))
 
 
 def test_collection_installs_offline_from_the_context(ee, collections):
@@ -222,21 +222,21 @@ def test_installed_wheel_runs_intagent_with_its_own_files(ee, tmp_path):
                XDG_CACHE_HOME=str(tmp_path / "cache"), INTAGENT_LEARN="false")
     env.pop("PYTHONPATH", None)
 
-    probe = _run([str(python), "-c", f"""
+    probe = _run([str(python), "-c", """
 import json, subprocess
 from integration_agent import paths
 from integration_agent.executor import ansible_env
 env = ansible_env()
 doc = subprocess.run(["ansible-doc", "-t", "role", "node_exporter"], env=env, capture_output=True, text=True)
 dump = subprocess.run(["ansible-config", "dump", "--only-changed"], env=env, capture_output=True, text=True)
-print(json.dumps({{"root": str(paths.PROJECT_ROOT), "package": str(paths.PACKAGE_DIR),
+print(json.dumps({"root": str(paths.PROJECT_ROOT), "package": str(paths.PACKAGE_DIR),
     "cfg": str(paths.ANSIBLE_CFG), "cfg_ok": paths.ANSIBLE_CFG.is_file(),
     "role": (paths.ROLES_DIR / "node_exporter" / "tasks" / "main.yml").is_file(),
     "template": (paths.TEMPLATES_DIR / "role.yml.j2").is_file(),
     "knowledge": (paths.KNOWLEDGE_DIR / "node_exporter" / "integration.yml").is_file(),
     "env_cfg": env["ANSIBLE_CONFIG"], "env_roles": env["ANSIBLE_ROLES_PATH"],
     "doc": doc.returncode, "doc_out": doc.stdout[-400:] + doc.stderr[-400:],
-    "dump": dump.stdout + dump.stderr}}))
+    "dump": dump.stdout + dump.stderr}))
 """], cwd=work, env=env)
     assert probe.returncode == 0, probe.stderr
     seen = json.loads(probe.stdout)

@@ -130,7 +130,8 @@ RENDEZVOUS_PLAY = """\
 def test_forks_decide_how_many_hosts_run_a_task_at_once(tmp_path, forks, met):
     inv = tmp_path / "hosts.yml"
     inv.write_text(f"all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: "
-                   f"'{{{{ ansible_playbook_python }}}}'\n    flag: {tmp_path / 'flag'}\n  hosts:\n    one:\n    two:\n")
+                   f"'{{{{ ansible_playbook_python }}}}'\n    flag: {tmp_path / 'flag'}\n"
+                   "  hosts:\n    one:\n    two:\n")
     play = tmp_path / "play.yml"
     play.write_text(RENDEZVOUS_PLAY)
     result = Executor(options=AnsibleOptions(forks=forks)).run(play, inv)

@@ -44,7 +44,8 @@ def test_every_config_task_that_sees_the_proxy_hides_it():
     for path in sorted((role / "tasks").glob("*.yml")):
         for task in yaml.safe_load(path.read_text()) or []:
             text = yaml.safe_dump(task)
-            if any(name in text for name in ("infra_agent_proxy", "infra_agent__managed_config", "infra_agent__config ")):
+            if any(name in text
+                   for name in ("infra_agent_proxy", "infra_agent__managed_config", "infra_agent__config ")):
                 touching.append((path.name, task["name"], task.get("no_log"), task.get("diff")))
     assert touching, "no task writes the proxy"
     assert all(no_log is True and diff is False for *_, no_log, diff in touching), touching

@@ -7,7 +7,8 @@ from tests.conftest import run_cli
 
 def test_hosts_and_limit(tmp_path):
     inv = tmp_path / "hosts.yml"
-    inv.write_text("all:\n  children:\n    web:\n      hosts:\n        a: {}\n        b: {}\n    db:\n      hosts:\n        c: {}\n")
+    inv.write_text("all:\n  children:\n    web:\n      hosts:\n        a: {}\n        b: {}\n"
+                   "    db:\n      hosts:\n        c: {}\n")
     assert resolve_hosts(inv) == ["a", "b", "c"]
     assert resolve_hosts(inv, "web") == ["a", "b"]
 

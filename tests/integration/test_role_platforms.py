@@ -18,7 +18,8 @@ from integration_agent.executor import Executor, HostRun
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BUSTER = {"distribution": "Debian", "distribution_version": "10.13", "distribution_major_version": "10",
           "distribution_release": "buster", "os_family": "Debian", "architecture": "x86_64"}
-TRIXIE = {**BUSTER, "distribution_version": "13.2", "distribution_major_version": "13", "distribution_release": "trixie"}
+TRIXIE = {**BUSTER, "distribution_version": "13.2", "distribution_major_version": "13",
+          "distribution_release": "trixie"}
 FEDORA = {"distribution": "Fedora", "distribution_version": "41", "distribution_major_version": "41",
           "distribution_release": "", "os_family": "RedHat", "architecture": "x86_64"}
 CASES = [

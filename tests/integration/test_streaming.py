@@ -17,11 +17,11 @@ import pytest
 from ansible_runner.utils.streaming import unstream_dir
 
 from integration_agent.errors import ConfigError, ExecutionFailed
-from integration_agent.executor import DEFAULT_PACKAGE_LOCK_TIMEOUT, PACKAGE_LOCK_VAR, MARKER_ENV, Executor
+from integration_agent.executor import DEFAULT_PACKAGE_LOCK_TIMEOUT, MARKER_ENV, PACKAGE_LOCK_VAR, Executor
 from integration_agent.redact import MASK
 from integration_agent.scratch import Scratch
-from tests.conftest import local_and_closed_inventory
 from integration_agent.streaming import StreamingExecutor
+from tests.conftest import local_and_closed_inventory
 
 PLAY = """\
 - hosts: all
@@ -84,7 +84,8 @@ def test_streamed_run_folds_like_a_local_run_in_a_separate_worker(tmp_path, priv
     streamed = StreamingExecutor(timeout=5, worker_command=_wrapper(tmp_path)).run(
         _playbook(tmp_path), local_and_closed_inventory(tmp_path), secrets={"license_key": canary}, events_file=events,
         on_event=seen.append, stage="apply")
-    local = Executor(timeout=5).run(_playbook(tmp_path), local_and_closed_inventory(tmp_path), secrets={"license_key": canary})
+    local = Executor(timeout=5).run(_playbook(tmp_path), local_and_closed_inventory(tmp_path),
+                                    secrets={"license_key": canary})
 
     assert streamed.completed and streamed.status == local.status == "failed"
     assert streamed.hosts == local.hosts  # same folding: counts, failures, changes, unreachable

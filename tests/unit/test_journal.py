@@ -9,9 +9,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration_agent.journal import (HostOutcome, Journal, JournalError, Note, RunFinished, RunInterrupted,
-                                       RunRequested, RunState, StepFinished, StepStarted, apply, fold,
-                                       message_from_dict)
+from integration_agent.journal import (
+    HostOutcome,
+    Journal,
+    JournalError,
+    Note,
+    RunFinished,
+    RunInterrupted,
+    RunRequested,
+    RunState,
+    StepFinished,
+    StepStarted,
+    apply,
+    fold,
+    message_from_dict,
+)
 from integration_agent.redact import MASK, Redactor
 from integration_agent.runs import RunDir
 

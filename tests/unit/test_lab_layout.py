@@ -10,8 +10,14 @@ import pytest
 import yaml
 
 from integration_agent.errors import LabError
-from integration_agent.lab.inventory import (Access, InventoryHost, fleet_ansible_cfg, fleet_hosts, known_hosts,
-                                             lab_inventory)
+from integration_agent.lab.inventory import (
+    Access,
+    InventoryHost,
+    fleet_ansible_cfg,
+    fleet_hosts,
+    known_hosts,
+    lab_inventory,
+)
 from integration_agent.lab.layout import OPS_PASSWORD, OPS_USER, RELEASES, Layout
 from tests.conftest import run_cli
 
@@ -26,7 +32,8 @@ def test_releases_are_dealt_out_round_robin():
     layout = Layout(releases=("bullseye", "bookworm", "trixie"))
     assert [layout.release_of(i) for i in range(1, 8)] == [
         "bullseye", "bookworm", "trixie", "bullseye", "bookworm", "trixie", "bullseye"]
-    assert [Layout(releases=("trixie", "bullseye")).release_of(i) for i in (1, 2, 3)] == ["trixie", "bullseye", "trixie"]
+    two = Layout(releases=("trixie", "bullseye"))
+    assert [two.release_of(i) for i in (1, 2, 3)] == ["trixie", "bullseye", "trixie"]
     assert Layout().release_of(5) == "bookworm" and Layout().default_release == "bookworm"
 
 

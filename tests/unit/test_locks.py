@@ -51,10 +51,10 @@ def test_racing_processes_never_both_hold_a_host(tmp_path: Path, figure) -> None
         assert proc.exitcode == 0
     lines = log.read_text().splitlines()
     assert len(lines) >= 2 * 20, "the lock must have been won many times"
-    overlaps = sum(1 for first, second in zip(lines[::2], lines[1::2]) if second != "out " + first[3:])
+    overlaps = sum(1 for first, second in zip(lines[::2], lines[1::2], strict=False) if second != "out " + first[3:])
     figure("16 racing runs", f"times two of {RACERS} processes held a host at once ({len(lines) // 2} wins)",
            overlaps)
-    for first, second in zip(lines[::2], lines[1::2]):  # strictly: in A, out A, in B, out B, ...
+    for first, second in zip(lines[::2], lines[1::2], strict=False):  # strictly: in A, out A, in B, out B, ...
         assert first.startswith("in ") and second == "out " + first[3:], lines
     assert not list((tmp_path / "locks").iterdir()), "every lock file is removed on release"
 
@@ -63,9 +63,9 @@ def test_a_busy_host_names_its_holder_and_nothing_is_held_half(tmp_path: Path) -
     locks = HostLocks(tmp_path)
     with locks.hold(["web2"], "first-run"):
         assert locks.holder("web2")["run_id"] == "first-run"
-        with pytest.raises(HostBusy, match="host web2 is being changed by run first-run"):
-            with HostLocks(tmp_path).hold(["web1", "web2", "web3"], "second-run"):
-                pass
+        with (pytest.raises(HostBusy, match="host web2 is being changed by run first-run"),
+              HostLocks(tmp_path).hold(["web1", "web2", "web3"], "second-run")):
+            pass
         assert locks.holder("web1") is None, "all or nothing: web1 was released when web2 was busy"
     assert locks.holder("web2") is None
 
@@ -78,9 +78,8 @@ def test_a_killed_holder_leaves_the_host_free(tmp_path: Path) -> None:
     assert proc.stdout.readline().strip() == "held"
     locks = HostLocks(tmp_path)
     assert locks.holder("web1")["pid"] == proc.pid
-    with pytest.raises(HostBusy):
-        with locks.hold(["web1"], "too-early"):
-            pass
+    with pytest.raises(HostBusy), locks.hold(["web1"], "too-early"):
+        pass
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert (tmp_path / "web1.lock").exists()  # the file is left behind, but nobody holds it

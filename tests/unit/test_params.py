@@ -40,7 +40,7 @@ def test_a_bad_vars_file_is_named(infra_agent, tmp_path: Path, content: str, mes
 
 
 def test_a_missing_vars_file_is_named(infra_agent, tmp_path: Path) -> None:
-    with pytest.raises(IntegrationError, match="nope.yml: cannot read"):
+    with pytest.raises(IntegrationError, match=r"nope.yml: cannot read"):
         resolve(infra_agent, [f"@{tmp_path / 'nope.yml'}"], env={})
 
 
@@ -73,7 +73,7 @@ def test_a_manifest_whose_trusted_entries_leave_its_footprint_is_refused() -> No
     from integration_agent.catalog import Manifest
 
     base = Catalog().get("infra_agent").manifest.model_dump()
-    with pytest.raises(ValidationError, match="secret_files: /root/key is not inside owns.paths"):
+    with pytest.raises(ValidationError, match=r"secret_files: /root/key is not inside owns.paths"):
         Manifest.model_validate({**base, "secret_files": ["/root/key"]})
     base["parameters"]["version"]["default"] = "1 2"
     with pytest.raises(ValidationError, match="its default '1 2' does not match"):

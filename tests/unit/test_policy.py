@@ -15,7 +15,13 @@ import pytest
 
 from integration_agent.catalog import load_manifest
 from integration_agent.generation.policy import (
-    RULES, Finding, check_json_text, check_plan, check_yaml_text, describe_rules)
+    RULES,
+    Finding,
+    check_json_text,
+    check_plan,
+    check_yaml_text,
+    describe_rules,
+)
 from integration_agent.generation.rules import checks
 from integration_agent.generation.schema import GeneratedPlan
 
@@ -378,7 +384,8 @@ def test_controller_code_in_args(infra_agent, text):
 
 def test_plain_variables_and_filters_are_not_controller_code(infra_agent):
     findings = infra_findings(infra_agent, task(
-        "Note", "debug", {"msg": "{{ infra_agent_display_name | default('x') | trim }} {{ (infra_agent_staging | bool) }}"},
+        "Note", "debug",
+        {"msg": "{{ infra_agent_display_name | default('x') | trim }} {{ (infra_agent_staging | bool) }}"},
         when="infra_agent_enable_process_metrics | bool and 'x' in (ansible_facts.packages | default({}))"))
     assert findings == []
 

@@ -48,9 +48,9 @@ def test_bad_max_fail_is_refused(bad):
 
 
 def test_rollout_of_names_the_bad_part():
-    with pytest.raises(ValueError, match="^batches: 0 is not"):
+    with pytest.raises(ValueError, match=r"^batches: 0 is not"):
         Rollout.of([1, 0])
-    with pytest.raises(ValueError, match="^max_fail: 'lots' is not"):
+    with pytest.raises(ValueError, match=r"^max_fail: 'lots' is not"):
         Rollout.of([1], "lots")
     with pytest.raises(ValueError, match="not a list"):
         Rollout.of("1")  # type: ignore[arg-type]
@@ -369,8 +369,9 @@ def test_runs_show_summarises_batch_events():
     from integration_agent.cli.runs import _summary
 
     assert _summary({"type": "batch_started", "index": 2, "hosts": ["h2", "h3"]}) == "batch 2: h2, h3"
-    assert _summary({"type": "batch_finished", "index": 1, "status": "failed", "failed": ["h1"], "stopped": True,
-                     "reason": "1 of 1 host(s) failed"}) == "batch 1 failed (failed: h1); rollout stopped: 1 of 1 host(s) failed"
+    stopped = {"type": "batch_finished", "index": 1, "status": "failed", "failed": ["h1"], "stopped": True,
+               "reason": "1 of 1 host(s) failed"}
+    assert _summary(stopped) == "batch 1 failed (failed: h1); rollout stopped: 1 of 1 host(s) failed"
     assert _summary({"type": "batch_finished", "index": 3, "status": "ok"}) == "batch 3 ok"
 
 

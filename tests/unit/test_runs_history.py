@@ -10,8 +10,16 @@ import sys
 import tarfile
 from pathlib import Path
 
-from integration_agent.journal import (HostOutcome, Journal, Note, RunFinished, RunInterrupted, RunRequested,
-                                       StepFinished, StepStarted)
+from integration_agent.journal import (
+    HostOutcome,
+    Journal,
+    Note,
+    RunFinished,
+    RunInterrupted,
+    RunRequested,
+    StepFinished,
+    StepStarted,
+)
 from integration_agent.redact import MASK
 from integration_agent.runs import RunDir, export, list_runs, mask_secret_keys, run_status
 

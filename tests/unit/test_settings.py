@@ -68,7 +68,7 @@ def test_top_level_must_be_a_mapping(tmp_path):
 
 
 def test_env_wrong_type_names_the_variable(tmp_path, isolated_env):
-    with pytest.raises(ConfigError, match="environment variable INTAGENT_LAB_HOSTS: lab.hosts"):
+    with pytest.raises(ConfigError, match=r"environment variable INTAGENT_LAB_HOSTS: lab.hosts"):
         load_settings(cwd=tmp_path, env={"INTAGENT_LAB_HOSTS": "lots"})
 
 
@@ -86,7 +86,7 @@ def test_env_config_variable_points_at_file(tmp_path, isolated_env):
 def test_out_of_range_value_is_rejected(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("lab:\n  hosts: 0\n")
-    with pytest.raises(ConfigError, match="lab.hosts"):
+    with pytest.raises(ConfigError, match=r"lab.hosts"):
         load_settings(cfg, env={})
 
 

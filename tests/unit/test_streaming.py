@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from integration_agent.ansible_env import AnsibleEnvironment
 from integration_agent.errors import ConfigError
 from integration_agent.executor import Executor, Job
-from integration_agent.ansible_env import AnsibleEnvironment
 from integration_agent.paths import ROLES_DIR
 from integration_agent.redact import Redactor
 from integration_agent.settings import load_settings

@@ -75,10 +75,7 @@ def packet_tag(data):
 def main(src, dest):
     with open(src, "rb") as handle:
         raw = handle.read()
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        key = dearmor(raw.decode("ascii", "strict"))
-    else:
-        key = raw
+    key = dearmor(raw.decode("ascii", "strict")) if raw.lstrip().startswith(b"-----BEGIN") else raw
     if packet_tag(key) != 6:
         raise ValueError("%s is not an OpenPGP public key (armored or binary)" % src)
     try:

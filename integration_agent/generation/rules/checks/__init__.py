@@ -7,12 +7,29 @@ runs, in id order: a new rule is a new module and a line here.
 from __future__ import annotations
 
 from ..registry import Rule
-from . import (ia100_wrong_integration, ia101_module_not_allowed, ia102_command_not_declared, ia103_forbidden_keyword,
-               ia104_controller_code, ia105_path_outside_footprint, ia106_privileged_file, ia107_url_not_allowed,
-               ia108_download_without_checksum, ia109_tls_verification_off, ia110_secret_handling,
-               ia111_verify_contract, ia112_uninstall_scope, ia113_handler_reference,
-               ia114_service_outside_footprint, ia115_user_outside_footprint, ia116_argument_not_allowed,
-               ia117_executes_written_file, ia118_unit_not_from_template, ia119_result_override, ia121_loopback_call)
+from . import (
+    ia100_wrong_integration,
+    ia101_module_not_allowed,
+    ia102_command_not_declared,
+    ia103_forbidden_keyword,
+    ia104_controller_code,
+    ia105_path_outside_footprint,
+    ia106_privileged_file,
+    ia107_url_not_allowed,
+    ia108_download_without_checksum,
+    ia109_tls_verification_off,
+    ia110_secret_handling,
+    ia111_verify_contract,
+    ia112_uninstall_scope,
+    ia113_handler_reference,
+    ia114_service_outside_footprint,
+    ia115_user_outside_footprint,
+    ia116_argument_not_allowed,
+    ia117_executes_written_file,
+    ia118_unit_not_from_template,
+    ia119_result_override,
+    ia121_loopback_call,
+)
 
 RULES: tuple[Rule, ...] = (
     ia100_wrong_integration.RULE,

@@ -112,7 +112,7 @@ def _declared(ctx: PlanContext, argv: list[str], placeholder: str = "") -> list[
     """The manifest's command shape ``argv`` matches word for word, or None."""
     for shape in ctx.manifest.commands:
         if len(shape) == len(argv) and (not placeholder or placeholder in shape) and all(
-                _word_matches(ctx, want, got) for want, got in zip(shape, argv)):
+                _word_matches(ctx, want, got) for want, got in zip(shape, argv, strict=True)):
             return shape
     return None
 

@@ -70,9 +70,9 @@ def check(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
     k, a = kind(task), task.args
     if k == "template":
         yield "template reads its src on the controller; use ansible.builtin.copy with content"
-    elif k in ("copy", "uri", "unarchive") and "src" in a and not is_true(a.get("remote_src")):
-        if not (k == "unarchive" and isinstance(a["src"], str) and "://" in a["src"]):
-            yield f"{k} src {a['src']!r} is read from the controller; use content, or remote_src: true"
+    elif (k in ("copy", "uri", "unarchive") and "src" in a and not is_true(a.get("remote_src"))
+          and not (k == "unarchive" and isinstance(a["src"], str) and "://" in a["src"])):
+        yield f"{k} src {a['src']!r} is read from the controller; use content, or remote_src: true"
 
 
 RULE = task_rule("IA104", "controller-code", check)

@@ -21,16 +21,16 @@ def check(ctx: PlanContext, task: GeneratedTask) -> Iterator[str]:
     on a module that changes the host is ``<register> is changed`` (optionally ``or`` more), false only on
     read-only modules (and commands, IA102)."""
     failed, changed = task.failed_when, task.changed_when
-    read_only = kind(task) in VERIFY_MODULES and kind(task) != "command" or kind(task) in ("stat", "getent")
+    read_only = (kind(task) in VERIFY_MODULES and kind(task) != "command") or kind(task) in ("stat", "getent")
     if failed is not None and not is_true(failed):
         if is_false(failed):
             if not (read_only and task.register):
                 yield "failed_when: false hides failures; only read-only tasks that register a result may use it"
         elif not _keeps(task.failed_when, task.register, "failed"):
             yield f"failed_when {failed!r} can hide a failure; write '{task.register or 'result'} is failed or ...'"
-    if changed is not None and kind(task) != "command" and not read_only:
-        if not isinstance(changed, str) or not _keeps(changed, task.register, "changed"):
-            yield f"changed_when {changed!r} can hide a change; write '{task.register or 'result'} is changed or ...'"
+    if (changed is not None and kind(task) != "command" and not read_only
+            and (not isinstance(changed, str) or not _keeps(changed, task.register, "changed"))):
+        yield f"changed_when {changed!r} can hide a change; write '{task.register or 'result'} is changed or ...'"
 
 
 RULE = task_rule("IA119", "result-override", check)

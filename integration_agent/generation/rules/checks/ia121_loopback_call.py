@@ -48,7 +48,7 @@ def _loopback_problem(ctx: PlanContext, url: str, section: str) -> str | None:
         return f"URL {url} is not a plain template"
     shape = "".join(p if isinstance(p, str) else "\0" for p in parts)
     authority = shape.split("://", 1)[1].split("/", 1)[0]
-    host, _, port = authority.rpartition(":") if "]" not in authority.rpartition(":")[2] else (authority, "", "")
+    _host, _, port = authority.rpartition(":") if "]" not in authority.rpartition(":")[2] else (authority, "", "")
     if not port:
         return f"URL {url} names no port; say which of the integration's ports it calls"
     if port == "\0":
