@@ -6,26 +6,36 @@ import dataclasses
 import logging
 import shutil
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ansible_env import AnsibleOptions, AnsibleSecrets
-from .catalog import Catalog
+from .catalog import Catalog, Integration
 from .errors import ConfigError, IntegrationError, ValidationFailed
 from .executor import EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .locks import HostLocks
 from .render import render
-from .rollout import Rollout, RolloutPlan
+from .rollout import Batch, Rollout, RolloutPlan
 from .runs import MARKER_FILE, RunDir, new_run_id
 from .savedplan import SavedPlan
 from .scratch import Scratch
 from .settings import Settings, load_settings
 from .streaming import make_executor
 
+if TYPE_CHECKING:  # imported where they are used: `import integration_agent.api` stays cheap
+    from .generation.builder import Generation
+    from .generation.llm import LLM
+    from .journal import RunState
+    from .lifecycle import CustomStep, HostReport, Lifecycle, RunReport, StageEvent
+    from .params import Prompt, ResolvedParams
+
 log = logging.getLogger(__name__)
+# Asked before hosts are changed, with each host's plan; a no leaves them unchanged.
+Confirm = Callable[[dict[str, "HostReport"]], bool]
 
 
 @dataclass
@@ -76,13 +86,15 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     return report
 
 
-def run_action(action: str, integration: str, inventory: Inventories, *, limit: str | None = None,
+def run_action(action: str, integration: str | Integration, inventory: Inventories, *, limit: str | None = None,
                variables: list[str] | tuple[str, ...] = (), settings: Settings | None = None,
-               on_event=None, prompt=None, confirm=None, cancel: threading.Event | None = None,
-               catalog: Catalog | None = None, generate: bool = False, llm=None, steps=(),
+               on_event: StageEvent | None = None, prompt: Prompt | None = None, confirm: Confirm | None = None,
+               cancel: threading.Event | None = None, catalog: Catalog | None = None, generate: bool = False,
+               llm: LLM | None = None, steps: Iterable[CustomStep] = (),
                ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
-               batches=None, max_fail=None, scratch: Scratch | None = None, plan_out: Path | None = None,
-               saved_plan: Path | None = None):
+               batches: Sequence[Batch] | None = None, max_fail: int | str | None = None,
+               scratch: Scratch | None = None, plan_out: Path | None = None,
+               saved_plan: Path | None = None) -> RunReport:
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
@@ -167,7 +179,7 @@ def run_action(action: str, integration: str, inventory: Inventories, *, limit: 
         return report
 
 
-def _plan_variables(saved_plan: Path, found, action: str, variables) -> list[str]:
+def _plan_variables(saved_plan: Path, found: Integration, action: str, variables: Sequence[str]) -> list[str]:
     """The parameters of a saved plan as ``-e @FILE`` (secrets are not in it: given again as usual)."""
     import tempfile
 
@@ -202,7 +214,8 @@ def require_free_space(runs_dir: Path, minimum: int = MIN_FREE_BYTES) -> None:
                           hint="free space there, or set runs_dir to another folder")
 
 
-def _rollout(action: str, settings: Settings, batches, max_fail) -> Rollout:
+def _rollout(action: str, settings: Settings, batches: Sequence[Batch] | None,
+             max_fail: int | str | None) -> Rollout:
     """The rollout asked for: each of ``batches`` and ``max_fail`` given wins over its setting.
 
     Only install and uninstall roll out in batches: the settings do not apply to the other actions, and
@@ -240,9 +253,10 @@ def _locks(settings: Settings) -> HostLocks:
     return HostLocks(settings.runs_dir.parent / "locks")
 
 
-def _lifecycle(found, inventory, targets: list[str], params, run: RunDir, settings: Settings, *,
-               ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
-               scratch: Scratch | None = None, **options):
+def _lifecycle(found: Integration, inventory: list[Path], targets: list[str], params: ResolvedParams, run: RunDir,
+               settings: Settings, *, ansible: AnsibleOptions | None = None,
+               ansible_secrets: AnsibleSecrets | None = None, scratch: Scratch | None = None,
+               **options: Any) -> Lifecycle:
     """A Lifecycle wired to this settings' executor and learner (shared by run_action and resume)."""
     from .lifecycle import Lifecycle
 
@@ -251,12 +265,12 @@ def _lifecycle(found, inventory, targets: list[str], params, run: RunDir, settin
                      learner=_learner(settings), **options)
 
 
-def _learner(settings: Settings):
+def _learner(settings: Settings) -> Callable[[RunReport], list[Path]] | None:
     """The improvement agent's entry point, or None when learning is switched off."""
     if not settings.learn:
         return None
 
-    def learn(report):
+    def learn(report: RunReport) -> list[Path]:
         from .improvement import learn as learn_from
         from .knowledge import KnowledgeBase, default_db_path
 
@@ -265,7 +279,8 @@ def _learner(settings: Settings):
     return learn
 
 
-def _generated(found, settings: Settings, llm, inventory: Path, limit: str | None, variables):
+def _generated(found: Integration, settings: Settings, llm: LLM | None, inventory: Inventories | None,
+               limit: str | None, variables: Sequence[str]) -> tuple[Integration, dict[str, Any] | None]:
     """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
     from .errors import GenerationFailed
     from .generation.service import build, use_sandbox
@@ -282,7 +297,8 @@ def _generated(found, settings: Settings, llm, inventory: Path, limit: str | Non
 
 def generate(integration: str, *, settings: Settings | None = None, inventory: Path | None = None,
              limit: str | None = None, variables: list[str] | tuple[str, ...] = (), out: Path | None = None,
-             llm=None, platform: str = "debian-12", warn=None):
+             llm: LLM | None = None, platform: str = "debian-12",
+             warn: Callable[[str], None] | None = None) -> tuple[Generation, dict[str, Any]]:
     """Generate and gate the playbooks of ``integration``; record a run; return (generation, report).
     The sandbox gate runs as the ``llm.sandbox`` setting says; ``warn`` hears why it was skipped."""
     from .generation.service import build, export, use_sandbox
@@ -307,9 +323,9 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     return generation, report
 
 
-def resume(run_id: str, *, settings: Settings | None = None, on_event=None, cancel: threading.Event | None = None,
-           catalog: Catalog | None = None, ansible_secrets: AnsibleSecrets | None = None,
-           scratch: Scratch | None = None):
+def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEvent | None = None,
+           cancel: threading.Event | None = None, catalog: Catalog | None = None,
+           ansible_secrets: AnsibleSecrets | None = None, scratch: Scratch | None = None) -> RunReport:
     """Continue an interrupted run from its checkpoint, in the same run directory and journal.
 
     An interrupted apply is reconciled first: check mode on the hosts whose state is unknown decides what
@@ -369,13 +385,13 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event=None, canc
             return lifecycle.execute(action, resume=point)
 
 
-def _record_marker(run: RunDir, lifecycle) -> None:
+def _record_marker(run: RunDir, lifecycle: Lifecycle) -> None:
     """Note the run marker every process of this run carries, so that a resume after a crash can stop
     what the dead controller left running."""
     (run.path / MARKER_FILE).write_text(lifecycle.executor.marker)
 
 
-def _record_crash(run: RunDir, scratch: Scratch):
+def _record_crash(run: RunDir, scratch: Scratch) -> RunState:
     """A run whose process died without a word (SIGKILL, a crash, power loss) is recorded as interrupted
     where it stood: the hosts of the step it was in are unknown, and are reconciled like any interrupted run."""
     from .journal import RunInterrupted, fold
@@ -396,7 +412,7 @@ def _record_crash(run: RunDir, scratch: Scratch):
     return run.journal.state()
 
 
-def _restore_changes(hosts: dict, events: list[dict[str, Any]]) -> None:
+def _restore_changes(hosts: dict[str, HostReport], events: list[dict[str, Any]]) -> None:
     """The changed-task counts the journal holds per host and step: a host of a batch finished before the
     interruption is reported ``installed``, not ``unchanged``, when the resumed run ends."""
     for event in events:
@@ -406,21 +422,21 @@ def _restore_changes(hosts: dict, events: list[dict[str, Any]]) -> None:
                     hosts[host].changed[str(event["step"])] = int(outcome["changed"])
 
 
-def plan(integration: str, inventory: Inventories, **kwargs):
+def plan(integration: str | Integration, inventory: Inventories, **kwargs: Any) -> RunReport:
     """Check-mode run with diff: what would change on each host."""
     return run_action("plan", integration, inventory, **kwargs)
 
 
-def install(integration: str, inventory: Inventories, **kwargs):
+def install(integration: str | Integration, inventory: Inventories, **kwargs: Any) -> RunReport:
     """Plan, apply, verify, and roll back the hosts that failed."""
     return run_action("install", integration, inventory, **kwargs)
 
 
-def verify(integration: str, inventory: Inventories, **kwargs):
+def verify(integration: str | Integration, inventory: Inventories, **kwargs: Any) -> RunReport:
     """Evidence per host that the integration works."""
     return run_action("verify", integration, inventory, **kwargs)
 
 
-def uninstall(integration: str, inventory: Inventories, **kwargs):
+def uninstall(integration: str | Integration, inventory: Inventories, **kwargs: Any) -> RunReport:
     """Remove everything the integration owns."""
     return run_action("uninstall", integration, inventory, **kwargs)

@@ -29,6 +29,8 @@ Exit code 2 is reserved for command-line usage errors, which typer reports itsel
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class IntagentError(Exception):
     """Base of every error intagent reports deliberately."""
@@ -78,6 +80,7 @@ class GenerationFailed(IntagentError):
     """The generate-and-repair loop gave up."""
 
     exit_code = 8
+    attempts: list[Any]  # every attempt, with its findings (set by the builder when it gives up)
 
 
 class HostBusy(IntagentError):

@@ -82,11 +82,11 @@ def inspect_inventory(inventory: Inventories, limit: str | None = None, *, optio
     args = ["ansible-inventory", *[a for p in paths for a in ("-i", str(p))], "--list", *options.vault_args()]
     if limit:
         args += ["--limit", limit]
-    vault = secrets is not None and bool(secrets.vault_password)
-    private = (scratch or Scratch()).private_dir("intagent-inventory-", secrets=vault)
+    vault_password = secrets.vault_password if secrets is not None else None
+    private = (scratch or Scratch()).private_dir("intagent-inventory-", secrets=bool(vault_password))
     try:
-        if vault:
-            args += ["--vault-password-file", str(write_secret(private / "vault.pass", secrets.vault_password))]
+        if vault_password:
+            args += ["--vault-password-file", str(write_secret(private / "vault.pass", vault_password))]
         env = {**os.environ, **layered().env, "PATH": venv_path(), "ANSIBLE_LOCAL_TEMP": str(private / "tmp")}
         try:
             proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from .errors import IntagentError
 
@@ -218,8 +218,9 @@ class Note:
 
 Message = (RunRequested | StepStarted | StepFinished | RunFinished | RunInterrupted | BatchStarted | BatchFinished
            | Note)
-MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (RunRequested, StepStarted, StepFinished, RunFinished,
-                                                            RunInterrupted, BatchStarted, BatchFinished, Note)}
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (RunRequested, StepStarted, StepFinished, RunFinished, RunInterrupted, BatchStarted,
+                              BatchFinished, Note)}
 
 
 def message_from_dict(data: Mapping[str, Any]) -> Message:
@@ -430,12 +431,13 @@ def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
     if kind == StepStarted.TYPE:
         new.status, new.current = "running", data.get("step")
     elif kind == StepFinished.TYPE:
+        step = cast(str, data.get("step"))  # names, as intagent writes them (StepFinished.to_dict)
         for host, outcome in (data.get("hosts") or {}).items():
-            new.hosts[host] = outcome.get("status") if isinstance(outcome, Mapping) else str(outcome)
-        new.status, new.current, new.checkpoint = "running", None, data.get("step")
-        new.steps_done.append(data.get("step"))
+            new.hosts[host] = cast(str, outcome.get("status")) if isinstance(outcome, Mapping) else str(outcome)
+        new.status, new.current, new.checkpoint = "running", None, step
+        new.steps_done.append(step)
         if new.batch is not None:
-            new.batch_steps.append(data.get("step"))
+            new.batch_steps.append(step)
     elif kind == BatchStarted.TYPE:
         new.batch, new.batch_steps = int(data["index"]), []
         new.batches = [b for b in new.batches if b["index"] != new.batch]

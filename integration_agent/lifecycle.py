@@ -16,7 +16,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,8 +220,8 @@ def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: 
 class Lifecycle:
     """Runs one action of one integration against an inventory and reports per host."""
 
-    def __init__(self, integration: Integration, inventory: Path, targets: list[str], params: ResolvedParams,
-                 run: RunDir, *, executor: Executor, limit: str | None = None,
+    def __init__(self, integration: Integration, inventory: Path | Sequence[Path], targets: list[str],
+                 params: ResolvedParams, run: RunDir, *, executor: Executor, limit: str | None = None,
                  on_event: StageEvent | None = None, confirm: Callable[[dict[str, HostReport]], bool] | None = None,
                  cancel: threading.Event | None = None, steps: tuple[CustomStep, ...] = (),
                  learner: Callable[[Any], list[Any]] | None = None, sleep: Callable[[float], None] = time.sleep,
@@ -346,7 +346,8 @@ class Lifecycle:
                 self.attempted.update(hosts)  # finished before the run was interrupted
                 continue
             resumed = resume is not None and resume.in_batch and index == resume.batch
-            current = self._batch(action, index, hosts, _only(each, resume.steps) if resumed else each, resumed)
+            steps = _only(each, resume.steps) if resume is not None and resumed else each
+            current = self._batch(action, index, hosts, steps, resumed)
             if self._cancelled() or self.stopped is not None:
                 break
         self.batch = None
@@ -402,11 +403,12 @@ class Lifecycle:
         playbook = self.run.path / "playbooks" / f"{spec['entry']}.yml"
         if stage == "apply":
             self._check_fingerprint()
+        on_event = self.on_event
         result = self.executor.run(
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
             secrets=self.params.secrets, check=spec["check"], diff=spec["diff"], events_file=self.run.events_file,
             stage=stage, roles_path=self.integration.roles_path,
-            on_event=(lambda event: self.on_event(stage, event)) if self.on_event else None,
+            on_event=(lambda event: on_event(stage, event)) if on_event else None,
             cancel=self.cancel)
         for host in hosts:
             outcome = result.hosts.get(host.host)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import IntegrationError, ValidationFailed
+
+if TYPE_CHECKING:
+    from .lifecycle import RunReport
 
 FORMAT = 1
 
@@ -34,7 +37,7 @@ class SavedPlan:
     format: int = FORMAT
 
     @classmethod
-    def of(cls, report, parameters: dict[str, Any], limit: str | None) -> SavedPlan:
+    def of(cls, report: RunReport, parameters: dict[str, Any], limit: str | None) -> SavedPlan:
         """The saved plan of a finished plan run (``report``)."""
         return cls(report.integration, report.run_id, report.fingerprint, sorted(report.hosts), parameters,
                    {h: planned_tasks(r.changes) for h, r in sorted(report.hosts.items())}, limit)

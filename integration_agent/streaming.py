@@ -44,10 +44,10 @@ def make_executor(settings: Settings, options: AnsibleOptions | None = None,
     """The executor ``settings.ansible.executor`` names, with the operator's Ansible options; its jobs'
     private files go where ``scratch`` says (default: the ``secrets_dir`` setting's rule)."""
     ansible = settings.ansible
-    common = {"forks": ansible.forks, "timeout": ansible.timeout,
-              "package_lock_timeout": ansible.package_lock_timeout, "mitogen": ansible.mitogen, "options": options,
-              "secrets": secrets,
-              "scratch": scratch or Scratch.for_settings(settings)}
+    common: dict[str, Any] = {"forks": ansible.forks, "timeout": ansible.timeout,
+                              "package_lock_timeout": ansible.package_lock_timeout, "mitogen": ansible.mitogen,
+                              "options": options, "secrets": secrets,
+                              "scratch": scratch or Scratch.for_settings(settings)}
     if ansible.executor == "streaming":
         return StreamingExecutor(**common, worker_command=shlex.split(ansible.worker_command))
     return Executor(**common)

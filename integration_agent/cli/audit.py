@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command("audit")
     def audit_(
         ctx: typer.Context, name: str,
-        release: Annotated[Release | None, typer.Option(  # type: ignore[valid-type]
+        release: Annotated[Release | None, typer.Option(
             "--release", "-r", help="Debian release of the sandbox host (default: the lab's).")] = None,
         var: Annotated[list[str] | None, typer.Option("--var", "-e", help="Parameter KEY=VALUE.")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         console.print(Text.assemble((manifest.name, "bold"), f" {manifest.version} — {manifest.description}"))
         console.print("parameters (--var NAME=VALUE):", highlight=False)
         for pname, p in manifest.parameters.items():
-            flags = [p.type]
+            flags: list[str] = [p.type]
             if p.required:
                 flags.append("required")
             if p.secret:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import typer
 from rich.console import Console
@@ -46,8 +46,9 @@ class _PlainStream(io.TextIOBase):
 def _console(name: str) -> Console:
     if getattr(sys, name).isatty():
         return Console(stderr=name == "stderr", highlight=False, emoji=False)
-    return Console(file=_PlainStream(name), force_terminal=False, force_interactive=False, color_system=None,
-                   width=LOG_WIDTH, soft_wrap=True, highlight=False, emoji=False)
+    # A text stream for rich (typeshed's io.TextIOBase is not an IO[str], though it is one at run time).
+    return Console(file=cast(IO[str], _PlainStream(name)), force_terminal=False, force_interactive=False,
+                   color_system=None, width=LOG_WIDTH, soft_wrap=True, highlight=False, emoji=False)
 
 
 console = _console("stdout")

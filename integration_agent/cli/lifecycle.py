@@ -121,7 +121,7 @@ def _rollout_flags(batch: list[str] | None, max_fail: str | None) -> dict[str, A
 def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limit: str | None,
          variables: list[str] | None, as_json: bool, yes: bool = True, generate: bool = False, *,
          ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets, rollout: dict[str, Any] | None = None,
-         **saved: Path | None) -> None:
+         plan_out: Path | None = None, saved_plan: Path | None = None) -> None:
     from ..api import run_action
     from .output import print_json, print_report
 
@@ -133,7 +133,7 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
             on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
             generate=generate, cancel=cancel, confirm=confirm, ansible=ansible,
-            ansible_secrets=ansible_secrets, **(rollout or {}), **saved)
+            ansible_secrets=ansible_secrets, plan_out=plan_out, saved_plan=saved_plan, **(rollout or {}))
     if as_json:
         print_json(report.to_json())
     else:

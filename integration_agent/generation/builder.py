@@ -141,7 +141,7 @@ class Builder:
         last = attempts[-1].findings if attempts else []
         error = GenerationFailed(f"no valid plan for {integration.name} after {len(attempts)} attempt(s); "
                                  f"last findings: {'; '.join(last[:5]) or 'none'}")
-        error.attempts = attempts  # type: ignore[attr-defined]
+        error.attempts = attempts
         raise error
 
     # -- internals --------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def remaining(timeout: float, deadline: float | None) -> float:
 
 def syntax_check(role: Path, timeout: float = 120, *, deadline: float | None = None) -> list[Finding]:
     """``ansible-playbook --syntax-check`` of every entry point, within ``timeout`` and the deadline."""
-    findings = []
+    findings: list[Finding] = []
     env = {**os.environ, **ansible_env(ANSIBLE_ROLES_PATH=str(role.parent))}
     for playbook in wrapper_playbooks(role):
         if remaining(timeout, deadline) <= 0:

@@ -118,10 +118,10 @@ def check_yaml_text(text: str, *, max_bytes: int = MAX_BYTES, max_depth: int = M
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        if "nesting depth" in problem:  # libyaml's own limit, met while it scans ahead of us
+        reason = getattr(exc, "problem", None) or str(exc)
+        if "nesting depth" in reason:  # libyaml's own limit, met while it scans ahead of us
             return [Finding("IA002", f"nesting deeper than {max_depth} levels{where}")]
-        return [Finding("IA007", f"not valid YAML: {problem}{where}")]
+        return [Finding("IA007", f"not valid YAML: {reason}{where}")]
     return [Finding("IA005", f"duplicate key {key!r} at line {line}") for key, line in _yaml_duplicates(documents)]
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..catalog import Integration
 from ..errors import ConfigError
 from ..settings import Settings
 from .builder import Builder, Generation
 from .policy import Finding
+
+if TYPE_CHECKING:
+    from ..inventory import Inventories
 
 
 def llm_from_settings(settings: Settings):
@@ -27,7 +31,7 @@ def llm_from_settings(settings: Settings):
                             stream=settings.llm.stream)
 
 
-def check_mode_gate(settings: Settings, inventory: Path, limit: str | None, variables=()):
+def check_mode_gate(settings: Settings, inventory: Inventories, limit: str | None, variables=()):
     """Gate 5: plan (check mode) the generated role on the target hosts; failed hosts become findings."""
     def gate(integration: Integration) -> list[Finding]:
         from ..api import run_action
@@ -80,7 +84,7 @@ def use_sandbox(settings: Settings, warn=lambda _: None) -> bool:
     return False
 
 
-def build(integration: Integration, settings: Settings, *, llm=None, inventory: Path | None = None,
+def build(integration: Integration, settings: Settings, *, llm=None, inventory: Inventories | None = None,
           limit: str | None = None, variables=(), platform: str = "debian-12",
           sandbox: bool = False) -> Generation:
     """Generate (or take from the cache) a validated role for ``integration``; with ``sandbox``, the

@@ -26,7 +26,7 @@ def split_markdown(body: str) -> list[tuple[str, str]]:
     current: list[tuple[str, str, str]] = []  # (kind, text, trail)
 
     def emit() -> None:
-        keep = []
+        keep: list[tuple[str, str, str]] = []
         while current and current[-1][0] == "heading":  # a heading belongs with what follows it
             keep.insert(0, current.pop())
         if current:

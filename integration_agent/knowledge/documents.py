@@ -199,8 +199,8 @@ def parse_front_matter(text: str, path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 2}" if mark else ""  # +1 for 1-based lines, +1 for the opening '---'
-        problem = getattr(exc, "problem", None) or exc
-        raise IntegrationError(f"{path}{where}: front matter is not valid YAML: {problem}") from None
+        reason = getattr(exc, "problem", None) or exc
+        raise IntegrationError(f"{path}{where}: front matter is not valid YAML: {reason}") from None
     if not isinstance(data, dict):
         raise IntegrationError(f"{path}: front matter must be a mapping of keys, got {type(data).__name__}")
     return data

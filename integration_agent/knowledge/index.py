@@ -192,7 +192,9 @@ class KnowledgeBase:
             removed = sorted(set(known) - set(on_disk))
             for key in removed:
                 self._drop(key)
-            added, updated, problems = [], [], []
+            added: list[str] = []
+            updated: list[str] = []
+            problems = []
             for key, (integration, path) in on_disk.items():
                 if known.get(key) == hashes[key]:
                     continue

@@ -120,7 +120,8 @@ class Lab:
                 self._write_inventory(lab_hosts, bastion, layout)
             timings["boot"] = time.monotonic() - t0
             return UpReport(self.inventory_path, [h.name for h in lab_hosts], [h.name for h in to_start], timings,
-                            bastion=bastion and bastion.address, fleet=self.fleet_dir if layout.fleet else None)
+                            bastion=bastion.address if bastion else None,
+                            fleet=self.fleet_dir if layout.fleet else None)
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         """Remove everything the lab made; safe to run twice, and when the state file is lost."""
@@ -303,7 +304,7 @@ class Lab:
     def _write_inventory(self, hosts: list[LabHost], bastion: LabHost | None, layout: Layout) -> None:
         """Write the lab inventory and known_hosts, and the fleet-like set-up when the layout asks for it."""
         listed = [InventoryHost(h.name, h.address, h.release, self.mirror_url_for(h.release)) for h in hosts]
-        access = Access(self.key, layout.login_user, bastion and bastion.address, self.known_hosts_path)
+        access = Access(self.key, layout.login_user, bastion.address if bastion else None, self.known_hosts_path)
         keys = {h.address: h.host_public_key for h in [*hosts, *([bastion] if bastion else [])] if h.has_host_key}
         write_inventories(self.inventory_path, self.fleet_dir if layout.fleet else None, listed, access, keys,
                           self.mirror_url)

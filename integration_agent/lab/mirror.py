@@ -152,8 +152,8 @@ class Mirror:
     # -- serving ----------------------------------------------------------------------------------
     def serve(self, address: str, port: int, pid: int | None) -> int:
         """Make sure the HTTP server for the mirror runs on ``address:port``; return its pid."""
-        if process_alive(pid, str(self.root)):
-            return pid  # type: ignore[return-value]
+        if pid is not None and process_alive(pid, str(self.root)):
+            return pid
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory",

@@ -53,7 +53,7 @@ def ensure_host_link(netns: str, veth: str, address: IPv4Address, subnet: IPv4Ne
     run(["ip", "-n", netns, "link", "set", "lo", "up"])
 
 
-def remove_host_link(netns: str, veth: str, address: IPv4Address | None = None) -> None:
+def remove_host_link(netns: str, veth: str, address: IPv4Address | str | None = None) -> None:
     if ok(["ip", "link", "show", veth]):
         run(["ip", "link", "del", veth], check=False)
     if netns in list_netns():

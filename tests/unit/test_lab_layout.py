@@ -18,7 +18,7 @@ from integration_agent.lab.inventory import (
     known_hosts,
     lab_inventory,
 )
-from integration_agent.lab.layout import OPS_PASSWORD, OPS_USER, RELEASES, Layout
+from integration_agent.lab.layout import LOGIN_USERS, OPS_PASSWORD, OPS_USER, RELEASES, Layout
 from tests.conftest import run_cli
 
 KEY = Path("/var/lib/intagent/lab/id_ed25519")
@@ -117,3 +117,10 @@ def test_fleet_ansible_cfg_without_bastion_has_no_proxy():
 def test_known_hosts_lists_each_address_once():
     assert known_hosts({"10.231.0.12": "ssh-ed25519 BBB", "10.231.0.11": "ssh-ed25519 AAA"}) == (
         "10.231.0.11 ssh-ed25519 AAA\n10.231.0.12 ssh-ed25519 BBB\n")
+
+
+def test_the_cli_choices_are_the_labs_lists():
+    from integration_agent.cli.lab import LoginUser, Release
+
+    assert [r.value for r in Release] == list(RELEASES)
+    assert [u.value for u in LoginUser] == list(LOGIN_USERS)

@@ -40,7 +40,8 @@ def written_paths(task: GeneratedTask) -> Iterator[tuple[Any, str]]:
     """(path, action) for every path a task creates, changes or deletes."""
     k, a, state = kind(task), task.args, task.args.get("state")
     if k == "file":
-        yield arg(task, "path", "dest", "name"), {"absent": "delete", "directory": "mkdir"}.get(state, "write")
+        actions: dict[Any, str] = {"absent": "delete", "directory": "mkdir"}  # state: whatever the plan says
+        yield arg(task, "path", "dest", "name"), actions.get(state, "write")
         if state in ("link", "hard"):
             yield a.get("src"), "write"
     elif k in ("copy", "template", "get_url", "unarchive", "uri") and "dest" in a:
@@ -125,9 +126,11 @@ def url_parameter(ctx: PlanContext, node: Any) -> bool:
     (node_exporter's ``binary_url | replace('{version}', ...) | replace('{arch}', ...)``), maybe ``| dirname``."""
     while isinstance(node, nodes.Filter) and node.name in ("replace", "dirname"):
         if node.name == "replace":
-            if len(node.args) != 2 or node.kwargs or not isinstance(node.args[0], nodes.Const):
+            if len(node.args) != 2 or node.kwargs:
                 return False
             placeholder, value = node.args
+            if not isinstance(placeholder, nodes.Const):
+                return False
             inner = node.node
             while isinstance(inner, nodes.Filter):
                 inner = inner.node

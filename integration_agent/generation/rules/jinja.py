@@ -39,10 +39,13 @@ def template_parts(text: str) -> list[str | nodes.Expr] | None:
     if not is_templated(text):
         return [text]
     ast = parse_jinja(text)
-    if isinstance(ast, str) or not all(isinstance(stmt, nodes.Output) for stmt in ast.body):
+    if isinstance(ast, str):
+        return None
+    outputs = [stmt for stmt in ast.body if isinstance(stmt, nodes.Output)]
+    if len(outputs) != len(ast.body):
         return None
     parts: list[str | nodes.Expr] = []
-    for node in (n for stmt in ast.body for n in stmt.nodes):
+    for node in (n for stmt in outputs for n in stmt.nodes):
         data = node.data if isinstance(node, nodes.TemplateData) else node
         if isinstance(data, str) and parts and isinstance(parts[-1], str):
             parts[-1] += data
@@ -61,7 +64,7 @@ def is_parameter(ctx: PlanContext, node: Any) -> bool:
     """An expression that is one of the user's (non-secret) parameters, with argument-free filters at most."""
     if isinstance(node, str):
         parts = template_parts(node)
-        return bool(parts) and len(parts) == 1 and not isinstance(parts[0], str) and is_parameter(ctx, parts[0])
+        return parts is not None and len(parts) == 1 and not isinstance(parts[0], str) and is_parameter(ctx, parts[0])
     while isinstance(node, nodes.Filter) and not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
         node = node.node
     return isinstance(node, nodes.Name) and node.name in ctx.parameters and node.name not in ctx.secrets
@@ -91,15 +94,17 @@ def _node_values(ctx: PlanContext, node: nodes.Node, parameter: str) -> set[str]
         return {parameter}
     if isinstance(node, nodes.CondExpr):  # the condition cannot change which values are possible
         branches = [node.expr1, node.expr2] if node.expr2 is not None else [node.expr1, nodes.Const("")]
-    elif isinstance(node, (nodes.Concat, nodes.Add)):
-        branches = None
+        each = [_node_values(ctx, b, parameter) for b in branches]
+        known = [o for o in each if o is not None]
+        return set[str]().union(*known) if len(known) == len(each) else None
+    if isinstance(node, nodes.Concat):
+        children = node.nodes
+    elif isinstance(node, nodes.Add):
+        children = [node.left, node.right]
     else:
         return None
-    if branches is not None:
-        options = [_node_values(ctx, b, parameter) for b in branches]
-        return None if any(o is None for o in options) else set().union(*options)  # type: ignore[arg-type]
     values = {""}
-    for child in node.nodes if isinstance(node, nodes.Concat) else [node.left, node.right]:
+    for child in children:
         options = _node_values(ctx, child, parameter)
         if options is None:
             return None
@@ -115,7 +120,8 @@ def owned_name(ctx: PlanContext, value: Any, owned: Iterable[str], suffix: str =
     if is_parameter(ctx, value):
         return True
     values = possible_values(ctx, value, "\0")
-    return bool(values) and all(any(re.fullmatch(re.escape(name) + suffix, v) for name in owned) for v in values)
+    return values is not None and bool(values) and all(
+        any(re.fullmatch(re.escape(name) + suffix, v) for name in owned) for v in values)
 
 
 def jinja_spans(text: str) -> list[tuple[int, int]]:

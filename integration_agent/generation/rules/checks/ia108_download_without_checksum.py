@@ -45,8 +45,9 @@ def checksum_problem(ctx: PlanContext, checksum: Any) -> str | None:
     """Why a get_url checksum may end up empty or unchecked, or None."""
     if not isinstance(checksum, str):
         return f"checksum {checksum!r} is not a string"
-    if is_parameter(ctx, checksum):
-        spec = ctx.manifest.parameters[parameter_name(ctx, template_parts(checksum)[0])]
+    parts = template_parts(checksum)
+    if parts is not None and is_parameter(ctx, checksum):  # a parameter: one part, its expression
+        spec = ctx.manifest.parameters[parameter_name(ctx, parts[0])]
         never_empty = spec.required or (spec.default not in (None, "") and spec.pattern is not None
                                         and not re.fullmatch(spec.pattern, ""))
         return None if never_empty else (f"checksum {checksum} is a parameter that may be empty (default "
@@ -58,6 +59,7 @@ def checksum_problem(ctx: PlanContext, checksum: Any) -> str | None:
         if "://" in value or re.fullmatch(r"[0-9a-fA-F]{64,128}", value):
             return None
         return f"checksum {checksum!r} is neither a hex digest nor a URL"
-    if "://" in literal_shape(value) or not isinstance(template_parts(value)[0], str):
+    value_parts = template_parts(value)
+    if "://" in literal_shape(value) or (value_parts is not None and not isinstance(value_parts[0], str)):
         return None if url_problem(ctx, value) is None else f"checksum URL {value} is not allowed (IA107)"
     return f"checksum {checksum!r} is built with Jinja; write the digest literally"

@@ -77,7 +77,8 @@ def _secret_task(ctx: PlanContext, task: GeneratedTask, hits: list[tuple[str, st
     if task.diff is not False:
         yield f"handles {label} without diff: false"
     where = {w for w, _, _ in hits}
-    for place in sorted({SECRET_PLACES.get((k, w)) or SECRET_PLACES.get(("*", w)) for w in where} - {None}):
+    places = {SECRET_PLACES.get((k, w)) or SECRET_PLACES.get(("*", w)) for w in where}
+    for place in sorted(p for p in places if p is not None):
         yield f"{label} must not appear in {place}"
     if k == "set_fact" and f"args.{ctx.name}_evidence" in where:
         yield f"{label} must not appear in {ctx.name}_evidence: intagent reports the evidence"

@@ -41,9 +41,10 @@ def _keeps(text: Any, register: str | None, test: str) -> bool:
     if not isinstance(text, str) or not register:
         return False
     ast = parse_jinja(text, True)
-    if isinstance(ast, str) or len(ast.body) != 1 or len(ast.body[0].nodes) != 1:
+    if isinstance(ast, str) or len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
         return False
-    return _implied(ast.body[0].nodes[0], register, test)
+    output = ast.body[0]
+    return len(output.nodes) == 1 and _implied(output.nodes[0], register, test)
 
 
 def _implied(node: nodes.Node, register: str, test: str) -> bool:
