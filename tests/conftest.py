@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -94,6 +95,20 @@ def strategy_env(request, isolated_env) -> dict[str, str]:
             pytest.fail(f"the mitogen variant cannot run: {why}")  # setup.sh installs it: never a skip
         return {**isolated_env, "INTAGENT_ANSIBLE_MITOGEN": "true"}
     return isolated_env
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (``4m``) mounted at ``folder/disk`` for the block: a disk that fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    point = folder / "disk"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "intagent-test-full", str(point)], check=True)
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 def _lab_possible() -> str | None:

@@ -8,7 +8,6 @@ written, so the next event is the one that meets the full disk."""
 from __future__ import annotations
 
 import errno
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,15 @@ from integration_agent import api
 from integration_agent.executor import marked_processes
 from integration_agent.journal import Journal
 from integration_agent.settings import load_settings
-from tests.conftest import ssh
+from tests.conftest import mounted_tmpfs, ssh
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    point = tmp_path / "disk"
-    point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "intagent-test-full", str(point)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path, "20m") as point:
         yield point
-    finally:
-        subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 def fill_up(point: Path) -> None:

@@ -4,26 +4,18 @@ that hits the full disk stays readable and says why (a small tmpfs stands for th
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from integration_agent.journal import Journal, JournalError, Note, RunRequested
-from tests.conftest import local_and_closed_inventory, run_cli
+from tests.conftest import local_and_closed_inventory, mounted_tmpfs, run_cli
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    point = tmp_path / "disk"
-    point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "intagent-test-full", str(point)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path, "4m") as point:
         yield point
-    finally:
-        subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 def fill(point: Path, leave: int) -> None:
