@@ -24,6 +24,7 @@ from .runs import MARKER_FILE, RunDir, new_run_id
 from .savedplan import SavedPlan
 from .scratch import Scratch
 from .settings import Settings, load_settings
+from .status import HostStatus
 from .streaming import make_executor
 
 if TYPE_CHECKING:  # imported where they are used: `import integration_agent.api` stays cheap
@@ -377,7 +378,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
                                    "started: nothing was resumed", hint="start a new run")
         for host, status in state.hosts.items():
             if host in lifecycle.hosts:
-                lifecycle.hosts[host].status = status
+                lifecycle.hosts[host].status = HostStatus(status)
         if rollout is not None:
             _restore_changes(lifecycle.hosts, run.journal.events())
         with run.owned():

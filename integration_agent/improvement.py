@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import IntegrationError
 from .knowledge.documents import load_document, read_bounded
+from .status import HostStatus
 
 if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
@@ -94,7 +95,7 @@ STAGE_CLASSES: dict[str, str] = {"verify": "verification_failed", "interrupted":
 # integration's own endpoint, not a repository.
 NOT_IN_STAGE: dict[str, frozenset[str]] = {"repository_unreachable": frozenset({"verify"})}
 NOT_LEARNED = frozenset({"unreachable", "interrupted"})  # about the run or the network, not the integration
-FAILED_STATUSES = frozenset({"failed", "rolled_back", "unreachable", "unknown"})
+FAILED_STATUSES = frozenset({HostStatus.FAILED, HostStatus.ROLLED_BACK, HostStatus.UNREACHABLE, HostStatus.UNKNOWN})
 
 _COMPILED = {cid: re.compile("|".join(f"(?:{p})" for p in ps), re.I | re.S) for cid, ps in PATTERNS.items()}
 _SECRETS = (

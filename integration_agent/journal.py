@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from .errors import IntagentError
+from .status import HostStatus
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,7 @@ def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
     if kind == RunRequested.TYPE:
         targets = [str(t) for t in data.get("targets") or ()]
         return RunState(status="requested", action=data.get("action"), integration=data.get("integration"),
-                        targets=targets, hosts={t: "pending" for t in targets})
+                        targets=targets, hosts={t: HostStatus.PENDING for t in targets})
     new = dataclasses.replace(state, targets=list(state.targets), hosts=dict(state.hosts),
                               steps_done=list(state.steps_done), batches=[dict(b) for b in state.batches],
                               batch_steps=list(state.batch_steps))
@@ -452,7 +453,7 @@ def apply(state: RunState, event: Mapping[str, Any] | Message) -> RunState:
         if data.get("step") is not None:
             new.current = data.get("step")
         for host in data.get("hosts") or ():
-            new.hosts[host] = "unknown"
+            new.hosts[host] = HostStatus.UNKNOWN
     elif kind == RunFinished.TYPE:
         new.status, new.exit_code, new.current = "finished", data.get("exit_code"), None
     elif kind == Note.TYPE:

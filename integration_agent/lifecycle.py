@@ -45,6 +45,7 @@ from .render import entry_playbook
 from .rollout import RolloutPlan
 from .runs import RunDir
 from .savedplan import SavedPlan, planned_tasks
+from .status import OUT_OF_PLAY, UNSETTLED, HostStatus, RunStatus
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "plan": ("plan",),
@@ -55,10 +56,10 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 APPLY_RETRIES = 3  # extra apply attempts for hosts whose failure is transient (package manager lock)
 # Final host statuses that mean "ended as asked", per action.
 SUCCESS: dict[str, frozenset[str]] = {
-    "plan": frozenset({"planned", "unchanged"}),
-    "install": frozenset({"installed", "unchanged"}),
-    "verify": frozenset({"verified"}),
-    "uninstall": frozenset({"uninstalled", "unchanged"}),
+    "plan": frozenset({HostStatus.PLANNED, HostStatus.UNCHANGED}),
+    "install": frozenset({HostStatus.INSTALLED, HostStatus.UNCHANGED}),
+    "verify": frozenset({HostStatus.VERIFIED}),
+    "uninstall": frozenset({HostStatus.UNINSTALLED, HostStatus.UNCHANGED}),
 }
 # The role entry point and Ansible mode of each stage.
 STAGES: dict[str, dict[str, Any]] = {
@@ -141,7 +142,7 @@ def _left(action: str, done: list[str]) -> tuple[str, ...]:
 
 def _ended_well(action: str, status: str) -> bool:
     """Whether a host ended its batch as asked (an installed host is ``verified`` until the run ends)."""
-    return status in SUCCESS[action] or (action == "install" and status == "verified")
+    return status in SUCCESS[action] or (action == "install" and status == HostStatus.VERIFIED)
 
 
 def _name(step: str | CustomStep) -> str:
@@ -166,7 +167,7 @@ class HostReport:
     """Where one host stands in a run."""
 
     host: str
-    status: str = "pending"
+    status: HostStatus = HostStatus.PENDING
     changed: dict[str, int] = field(default_factory=dict)
     evidence: dict[str, Any] | None = None
     failures: list[str] = field(default_factory=list)
@@ -273,8 +274,8 @@ class Lifecycle:
                 current = self._batches(action, table, resume)
         self._finish(action)
         report = self._report(action, started)
-        if report.status == "interrupted":
-            unknown = tuple(h for h, r in self.hosts.items() if r.status == "unknown")
+        if report.status == RunStatus.INTERRUPTED:
+            unknown = tuple(h for h, r in self.hosts.items() if r.status == HostStatus.UNKNOWN)
             self.journal.append(RunInterrupted(current, unknown, reason=self.stop_reason))
         else:
             self.journal.append(RunFinished(report.status, report.exit_code))
@@ -316,7 +317,7 @@ class Lifecycle:
             return False
         self.declined = True
         for host in self._in_play():
-            host.status = "unchanged"
+            host.status = HostStatus.UNCHANGED
             host.failures.append(f"not {CONFIRMED[step]}: the plan was not confirmed")
         return True
 
@@ -327,7 +328,7 @@ class Lifecycle:
             return False
         self.refused = True
         for host in self._in_play():
-            host.status = "unchanged"
+            host.status = HostStatus.UNCHANGED
             saved, now = drift.get(host.host, (None, None))
             detail = f": saved {saved}, now {now}" if host.host in drift else " on another host"
             host.failures.append(f"not applied: the dry run differs from the saved plan{detail}")
@@ -372,7 +373,8 @@ class Lifecycle:
             reason = "the plan was not confirmed"
         elif self.rollout.stops(len(failed), len(hosts)):
             reason = self.rollout.why_stopped(len(failed), len(hosts))
-        status = "declined" if self.declined else "failed" if reason else "partial" if failed else "ok"
+        status = (RunStatus.DECLINED if self.declined else RunStatus.FAILED if reason
+                  else RunStatus.PARTIAL if failed else RunStatus.OK)
         self.journal.append(BatchFinished(index, hosts, status, failed, stopped=bool(reason), reason=reason))
         if reason:
             self.stopped = (index, reason)
@@ -394,7 +396,7 @@ class Lifecycle:
         return [h for h in self.hosts.values() if self.batch is None or h.host in self.batch]
 
     def _in_play(self) -> list[HostReport]:
-        return [h for h in self._scope() if h.status not in ("failed", "unreachable", "unknown")]
+        return [h for h in self._scope() if h.status not in OUT_OF_PLAY]
 
     def _run(self, stage: str, hosts: list[HostReport]) -> PlaybookRun | None:
         if not hosts:
@@ -423,12 +425,12 @@ class Lifecycle:
     def _settle(self, host: HostReport, outcome: HostRun | None, result: PlaybookRun, stage: str) -> bool:
         """Record a host's failure in ``stage``; return True when the host succeeded."""
         if outcome is None:
-            host.status = "unknown" if not result.completed else "failed"
+            host.status = HostStatus.UNKNOWN if not result.completed else HostStatus.FAILED
             why = "interrupted" if not result.completed else "skipped it"
             host.failures.append(f"{stage}: no result for this host (run {why})")
             return False
         if outcome.unreachable:
-            host.status = "unreachable"
+            host.status = HostStatus.UNREACHABLE
             host.failures.extend(f"{stage}: {f}" for f in outcome.failures)
             return False
         if not outcome.succeeded:
@@ -448,29 +450,29 @@ class Lifecycle:
             if self._settle(host, outcome, result, label):
                 assert outcome is not None
                 host.changes, host.unpredictable = outcome.changes, outcome.unpredictable
-                host.status = "planned" if outcome.changed else "unchanged"
-            elif host.status == "pending":
+                host.status = HostStatus.PLANNED if outcome.changed else HostStatus.UNCHANGED
+            elif host.status == HostStatus.PENDING:
                 failed.append(host)
         return failed
 
     def _stage_plan(self, action: str) -> None:
         for host in self._check_mode(self._in_play(), "plan"):
-            host.status = "failed"
+            host.status = HostStatus.FAILED
 
     def _preview_uninstall(self) -> None:
         """What uninstall would remove on each host (check mode), for the question; hosts it fails on are
         left alone."""
         for host in self._check_mode(self._in_play(), "preview", stage="preview"):
-            host.status = "failed"
+            host.status = HostStatus.FAILED
 
     def _stage_reconcile(self, action: str) -> None:
         """After an interrupted apply: learn each host's real state in check mode before going on."""
-        hosts = [h for h in self._scope() if h.status in ("unknown", "pending", "planned", "applied")]
+        hosts = [h for h in self._scope() if h.status == HostStatus.UNKNOWN or h.status in UNSETTLED]
         for host in hosts:
-            host.status = "pending"
+            host.status = HostStatus.PENDING
         for host in self._check_mode(hosts, "reconcile"):
             # It may have been changed part way: clean it up rather than guess.
-            host.status, host.needs_rollback = "failed", action == "install"
+            host.status, host.needs_rollback = HostStatus.FAILED, action == "install"
 
     def _stage_apply(self, action: str) -> None:
         from .improvement import BY_ID, classify, retry_delays
@@ -487,9 +489,9 @@ class Lifecycle:
             for host in hosts:
                 outcome = result.hosts.get(host.host)
                 if self._settle(host, outcome, result, "apply"):
-                    host.status = "applied"
+                    host.status = HostStatus.APPLIED
                     continue
-                if host.status in ("unreachable", "unknown"):
+                if host.status in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):
                     continue
                 cause = classify("apply", outcome.failures[0] if outcome and outcome.failures else "")
                 if cause.transient:
@@ -497,7 +499,7 @@ class Lifecycle:
                     continue
                 # A host the package repository never reached was not changed: nothing to roll back.
                 untouched = cause.strategy == "stop" and host.host not in touched
-                host.status, host.needs_rollback = "failed", not untouched
+                host.status, host.needs_rollback = HostStatus.FAILED, not untouched
             cancelled = self.cancel is not None and self.cancel.is_set()
             if retry and delays and not cancelled:
                 for host, why in retry:
@@ -509,7 +511,7 @@ class Lifecycle:
                     if not cancelled:
                         host.failures.append(f"apply: {why} persisted through {APPLY_RETRIES + 1} attempts: "
                                              "giving up")
-                    host.status, host.needs_rollback = "failed", host.host in touched
+                    host.status, host.needs_rollback = HostStatus.FAILED, host.host in touched
                 hosts = []
 
     def _stage_verify(self, action: str) -> None:
@@ -522,27 +524,28 @@ class Lifecycle:
             if outcome is not None:
                 host.evidence = outcome.evidence
             if self._settle(host, outcome, result, "verify"):
-                host.status = "verified"
-            elif host.status not in ("unreachable", "unknown"):
-                host.status = "failed"
+                host.status = HostStatus.VERIFIED
+            elif host.status not in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):
+                host.status = HostStatus.FAILED
                 host.needs_rollback = action == "install"
 
     def _stage_recover(self, action: str) -> None:
-        hosts = [h for h in self._scope() if h.needs_rollback and h.status == "failed"]
+        hosts = [h for h in self._scope() if h.needs_rollback and h.status == HostStatus.FAILED]
         result = self._run("recover", hosts)
         if result is None:
             return
         for host in hosts:
             outcome = result.hosts.get(host.host)
             if outcome is not None and outcome.succeeded:
-                host.status = "rolled_back"
+                host.status = HostStatus.ROLLED_BACK
             else:
                 host.rollback_failed = True
                 host.failures.extend(f"recover: {f}" for f in (outcome.failures if outcome else ["no result"]))
 
     def _stage_learn(self, action: str) -> None:
         """Failures become knowledge: classified, de-duplicated notes for the integration (never fatal)."""
-        if self.learner is None or not any(h.status in ("failed", "rolled_back") for h in self.hosts.values()):
+        failed = (HostStatus.FAILED, HostStatus.ROLLED_BACK)
+        if self.learner is None or not any(h.status in failed for h in self.hosts.values()):
             return
         try:
             notes = self.learner(SimpleNamespace(integration=self.integration.name, action=action,
@@ -561,9 +564,9 @@ class Lifecycle:
             outcome = result.hosts.get(host.host)
             if self._settle(host, outcome, result, "uninstall"):
                 assert outcome is not None
-                host.status = "uninstalled" if outcome.changed else "unchanged"
-            elif host.status not in ("unreachable", "unknown"):  # pending, or planned by the preview
-                host.status = "failed"
+                host.status = HostStatus.UNINSTALLED if outcome.changed else HostStatus.UNCHANGED
+            elif host.status not in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):  # pending, or planned by the preview
+                host.status = HostStatus.FAILED
 
     def _check_fingerprint(self) -> None:
         now = fingerprint(self.integration, self.playbooks, self.params.extravars)
@@ -578,14 +581,15 @@ class Lifecycle:
             self.executor.stop_leftovers()
         self._skip_unattempted(interrupted)
         for host in self.hosts.values():
-            if interrupted and host.status in ("pending", "planned", "applied", "failed") and not host.rollback_failed:
-                host.status = "unknown"  # stopped part way: its state is not known until reconciled
+            stopped = host.status in UNSETTLED or host.status == HostStatus.FAILED
+            if interrupted and stopped and not host.rollback_failed:
+                host.status = HostStatus.UNKNOWN  # stopped part way: its state is not known until reconciled
                 host.failures.append(f"interrupted: {self.stop_reason or 'the run was stopped'} before this "
                                      "host finished")
-            if action == "install" and host.status == "verified":
-                host.status = "installed" if host.changed.get("apply", 0) else "unchanged"
-            if host.status in ("pending", "applied", "planned") and action == "install":
-                host.status = "unknown"  # stopped before it could be verified
+            if action == "install" and host.status == HostStatus.VERIFIED:
+                host.status = HostStatus.INSTALLED if host.changed.get("apply", 0) else HostStatus.UNCHANGED
+            if host.status in UNSETTLED and action == "install":
+                host.status = HostStatus.UNKNOWN  # stopped before it could be verified
             host.failures = [self.redact.text(f) for f in host.failures]
 
     def _skip_unattempted(self, interrupted: bool) -> None:
@@ -598,7 +602,7 @@ class Lifecycle:
             why = "skipped: the run was interrupted before this host's batch started"
         for host in self.hosts.values():
             if host.host not in self.attempted:
-                host.status = "skipped"
+                host.status = HostStatus.SKIPPED
                 host.failures.append(why)
 
     def _classify(self) -> None:
@@ -612,22 +616,22 @@ class Lifecycle:
     def _report(self, action: str, started: str) -> RunReport:
         statuses = [h.status for h in self.hosts.values()]
         good = sum(1 for s in statuses if s in SUCCESS[action])
-        exit_code, status = 0, "ok"
+        exit_code, status = 0, RunStatus.OK
         if any(h.rollback_failed for h in self.hosts.values()):
-            exit_code, status = RecoveryFailed.exit_code, "rollback_failed"
+            exit_code, status = RecoveryFailed.exit_code, RunStatus.ROLLBACK_FAILED
         elif self.stopped is not None:
             # Some hosts were attempted and the others never touched: a partial result whatever the canary did.
-            exit_code, status = ExecutionFailed.exit_code, "partial"
+            exit_code, status = ExecutionFailed.exit_code, RunStatus.PARTIAL
         elif good < len(statuses):
             if action == "verify":
                 exit_code = VerificationFailed.exit_code
             else:
                 exit_code = TotalFailure.exit_code if good == 0 else ExecutionFailed.exit_code
-            status = "failed" if good == 0 else "partial"
+            status = RunStatus.FAILED if good == 0 else RunStatus.PARTIAL
         if self.refused:
-            exit_code, status = ValidationFailed.exit_code, "refused"
+            exit_code, status = ValidationFailed.exit_code, RunStatus.REFUSED
         if self._cancelled():
-            exit_code, status = Interrupted.exit_code, "interrupted"
+            exit_code, status = Interrupted.exit_code, RunStatus.INTERRUPTED
         self._classify()
         report = RunReport(run_id=self.run.id, integration=self.integration.name, action=action, status=status,
                            exit_code=exit_code, hosts=self.hosts, run_dir=str(self.run.path),

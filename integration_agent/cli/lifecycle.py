@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..ansible_env import AnsibleOptions, AnsibleSecrets
+from ..status import HostStatus
 from .ansible_flags import ansible_flags, become_and_vault_secrets
 from .common import err_console, interactive, progress, state
 
@@ -96,7 +97,7 @@ def _confirm(action: str, hosts) -> bool:
     from .output import print_plan
 
     print_plan(hosts)
-    would = sum(1 for h in hosts.values() if h.status == "planned")
+    would = sum(1 for h in hosts.values() if h.status == HostStatus.PLANNED)
     if would == 0:
         return True
     return typer.confirm(_QUESTIONS[action].format(would), default=False)
