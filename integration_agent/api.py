@@ -20,7 +20,7 @@ from .inventory import Inventories, InventoryView, inspect_inventory, require_va
 from .locks import HostLocks
 from .render import render
 from .rollout import Batch, Rollout, RolloutPlan
-from .runs import MARKER_FILE, RunDir, new_run_id
+from .runs import REPORT, REQUEST, RunDir, new_run_id
 from .savedplan import SavedPlan
 from .scratch import Scratch
 from .settings import Settings, load_settings
@@ -62,7 +62,7 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     targets = resolve_hosts(inventory, limit, options=ansible, secrets=ansible_secrets, scratch=scratch)
     _refuse_secrets_on_disk(scratch, {}, ansible_secrets)
     run = RunDir.create(settings.runs_dir)
-    run.write_json("request.json", {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
+    run.write_json(REQUEST, {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
                                     "limit": limit, "targets": targets,
                                     "ansible": (ansible or AnsibleOptions()).recorded(),
                                     "created": datetime.now(UTC).isoformat()})
@@ -83,7 +83,7 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     good = sum(1 for h in hosts.values() if h["status"] == "reachable")
     status = "ok" if good == len(hosts) else ("failed" if good == 0 else "partial")
     report = PingReport(run.id, str(run.path), status, hosts)
-    run.write_json("report.json", report.to_json())
+    run.write_json(REPORT, report.to_json())
     return report
 
 
@@ -171,7 +171,7 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
                                ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned, scratch=scratch,
                                saved=saved)
         record["fingerprint"] = lifecycle.fingerprint  # resume refuses content that changed since
-        run.write_json("request.json", record)
+        run.write_json(REQUEST, record)
         with run.owned():
             _record_marker(run, lifecycle)
             report = lifecycle.execute(action)
@@ -312,13 +312,13 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
                        platform=platform, sandbox=sandboxed)
     run = RunDir.create(settings.runs_dir)
-    run.write_json("request.json", {"action": "generate", "integration": integration, "platform": platform,
+    run.write_json(REQUEST, {"action": "generate", "integration": integration, "platform": platform,
                                     "inventory": str(inventory) if inventory else None, "limit": limit,
                                     "targets": [], "created": datetime.now(UTC).isoformat()})
     export(generation, run.path / "generated")
     report = {**generation.report(), "sandbox": "passed" if sandboxed else "skipped", "status": "ok", "exit_code": 0,
               "run_id": run.id, "run_dir": str(run.path)}
-    run.write_json("report.json", report)
+    run.write_json(REPORT, report)
     if out is not None:
         export(generation, out)
     return generation, report
@@ -341,7 +341,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
     run = RunDir.open(settings.runs_dir, run_id)
     require_free_space(settings.runs_dir)
     run.keep_reserve()  # a run stopped by a full disk used its reserve to record where it stopped
-    request = run.read_json("request.json") or {}
+    request = run.read_json(REQUEST) or {}
     state = run.journal.state()
     if state.status in ("requested", "running"):
         if run.has_owner():
@@ -389,7 +389,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
 def _record_marker(run: RunDir, lifecycle: Lifecycle) -> None:
     """Note the run marker every process of this run carries, so that a resume after a crash can stop
     what the dead controller left running."""
-    (run.path / MARKER_FILE).write_text(lifecycle.executor.marker)
+    run.marker_file.write_text(lifecycle.executor.marker)
 
 
 def _record_crash(run: RunDir, scratch: Scratch) -> RunState:
@@ -397,7 +397,7 @@ def _record_crash(run: RunDir, scratch: Scratch) -> RunState:
     where it stood: the hosts of the step it was in are unknown, and are reconciled like any interrupted run."""
     from .journal import RunInterrupted, fold
 
-    marker = run.path / MARKER_FILE
+    marker = run.marker_file
     if marker.is_file():  # ansible-playbook and its workers outlive a controller killed by SIGKILL
         value = marker.read_text().strip()
         stopped = stop_marked(value, grace=10)

@@ -35,7 +35,6 @@ from .status import HostStatus
 
 log = logging.getLogger(__name__)
 
-JOURNAL_FILE = "journal.jsonl"
 # Fields the journal adds to every line; they are not part of a message.
 ENVELOPE = ("seq", "at", "prev")
 

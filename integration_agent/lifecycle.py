@@ -43,7 +43,7 @@ from .params import ResolvedParams
 from .redact import Redactor
 from .render import entry_playbook
 from .rollout import RolloutPlan
-from .runs import RunDir
+from .runs import REPORT, RunDir
 from .savedplan import SavedPlan, planned_tasks
 from .status import OUT_OF_PLAY, UNSETTLED, HostStatus, RunStatus
 
@@ -254,7 +254,7 @@ class Lifecycle:
         self.custom = tuple(steps)
         self.learner = learner
         self.sleep = sleep
-        self.journal = Journal(run.path / "journal.jsonl", redact=self.redact, reserve=run.reserve)
+        self.journal = Journal(run.journal_file, redact=self.redact, reserve=run.reserve)
         self.playbooks = entry_playbooks(integration)
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
 
@@ -402,7 +402,7 @@ class Lifecycle:
         if not hosts:
             return None
         spec = STAGES[stage]
-        playbook = self.run.path / "playbooks" / f"{spec['entry']}.yml"
+        playbook = self.run.playbooks_dir / f"{spec['entry']}.yml"
         if stage == "apply":
             self._check_fingerprint()
         on_event = self.on_event
@@ -639,7 +639,7 @@ class Lifecycle:
                            finished=datetime.now(UTC).isoformat())
         if self.rollout is not None:
             report.rollout, report.batches = self._rollout_report()
-        self.run.write_json("report.json", self.redact(report.to_json()))
+        self.run.write_json(REPORT, self.redact(report.to_json()))
         return report
 
     def _rollout_report(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -24,6 +24,12 @@ from .redact import MASK, Redactor
 if TYPE_CHECKING:
     from .journal import Journal
 
+# The files of a run directory (RunDir), each named once here.
+REQUEST = "request.json"  # what was asked: action, integration, inventory, targets, parameters (secrets masked)
+REPORT = "report.json"  # how it ended, per host
+EVENTS = "events.jsonl"  # Ansible's events, redacted and slimmed, labelled with their stage
+JOURNAL = "journal.jsonl"  # the workflow journal: every hand-off between steps (see journal.py)
+PLAYBOOKS = "playbooks"  # the entry playbooks the run rendered and ran
 OWNER_LOCK = "owner.lock"  # flock-held by the process running the run
 MARKER_FILE = "marker"  # the run marker its Ansible processes carry (see executor.MARKER_ENV)
 RESERVE = "reserve"  # room the journal frees to record where a run stopped on a full disk
@@ -37,7 +43,8 @@ def new_run_id(now: datetime | None = None) -> str:
 
 @dataclass(frozen=True)
 class RunDir:
-    """The folder of one run: ``request.json``, ``playbooks/``, ``events.jsonl``, ``report.json``."""
+    """The folder of one run. Its files are named by the module's constants: REQUEST, REPORT, EVENTS, JOURNAL,
+    PLAYBOOKS, OWNER_LOCK, MARKER_FILE and RESERVE."""
 
     path: Path
 
@@ -49,7 +56,7 @@ class RunDir:
     def create(cls, runs_dir: Path, run_id: str | None = None) -> RunDir:
         path = runs_dir / (run_id or new_run_id())
         path.mkdir(parents=True, exist_ok=False, mode=0o700)
-        (path / "playbooks").mkdir()
+        (path / PLAYBOOKS).mkdir()
         run = cls(path)
         run.keep_reserve()
         return run
@@ -94,13 +101,25 @@ class RunDir:
     @classmethod
     def open(cls, runs_dir: Path, run_id: str) -> RunDir:
         path = runs_dir / run_id
-        if not run_id or "/" in run_id or not (path / "request.json").is_file():
+        if not run_id or "/" in run_id or not (path / REQUEST).is_file():
             raise ConfigError(f"no run with id {run_id!r} in {runs_dir}")
         return cls(path)
 
     @property
     def events_file(self) -> Path:
-        return self.path / "events.jsonl"
+        return self.path / EVENTS
+
+    @property
+    def journal_file(self) -> Path:
+        return self.path / JOURNAL
+
+    @property
+    def playbooks_dir(self) -> Path:
+        return self.path / PLAYBOOKS
+
+    @property
+    def marker_file(self) -> Path:
+        return self.path / MARKER_FILE
 
     @property
     def journal(self) -> Journal:
@@ -110,10 +129,10 @@ class RunDir:
         """
         from .journal import Journal
 
-        return Journal(self.path / "journal.jsonl", reserve=self.reserve)
+        return Journal(self.journal_file, reserve=self.reserve)
 
     def playbook(self, name: str, text: str) -> Path:
-        target = self.path / "playbooks" / name
+        target = self.playbooks_dir / name
         target.write_text(text, encoding="utf-8")
         return target
 
@@ -135,7 +154,7 @@ def run_status(run: RunDir) -> str:
     """The status of a run: its report's; else ``interrupted`` when its journal says so, or when no live
     process owns it any more (the controller crashed mid-run); else ``running`` while its owner lives, and
     ``incomplete`` for a run that never got going."""
-    report = run.read_json("report.json")
+    report = run.read_json(REPORT)
     if isinstance(report, dict) and report.get("status"):
         return str(report["status"])
     from .journal import JournalError
@@ -159,11 +178,11 @@ def list_runs(runs_dir: Path, *, integration: str | None = None, status: str | N
     :func:`run_status`), or targeting ``host`` (in ``request.json`` targets)."""
     if not runs_dir.is_dir():
         return []
-    runs = [RunDir(p) for p in runs_dir.iterdir() if (p / "request.json").is_file()]
+    runs = [RunDir(p) for p in runs_dir.iterdir() if (p / REQUEST).is_file()]
     selected = []
     for run in runs:
         if integration is not None or host is not None:
-            request = run.read_json("request.json")
+            request = run.read_json(REQUEST)
             request = request if isinstance(request, dict) else {}
             if integration is not None and request.get("integration") != integration:
                 continue
@@ -177,7 +196,7 @@ def list_runs(runs_dir: Path, *, integration: str | None = None, status: str | N
 
 # -- bug-report bundle ------------------------------------------------------------------------------
 
-EXPORTED = ("request.json", "report.json", "journal.jsonl", "events.jsonl")
+EXPORTED = (REQUEST, REPORT, JOURNAL, EVENTS)
 SECRET_KEY = re.compile(r"license_key|password|passwd|token|api_key|apikey|secret|private_key", re.IGNORECASE)
 # A "key": "value" pair with a secret-looking key, for JSON lines that do not parse.
 _SECRET_PAIR = re.compile(r'("[^"\\]*(?:license_key|password|passwd|token|api_key|apikey|secret|private_key)[^"\\]*"'
@@ -250,7 +269,7 @@ def _scrub(name: str, text: str, redact: Redactor) -> str:
 def _bundle_files(run: RunDir) -> list[str]:
     """Relative paths of the files that go into the bundle, sorted; regular files only (no symlinks)."""
     names = [n for n in EXPORTED if (run.path / n).is_file() and not (run.path / n).is_symlink()]
-    playbooks = run.path / "playbooks"
+    playbooks = run.playbooks_dir
     if playbooks.is_dir() and not playbooks.is_symlink():
         for path in playbooks.rglob("*"):
             if path.is_file() and not path.is_symlink() and not any(p.is_symlink() for p in path.parents

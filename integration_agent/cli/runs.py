@@ -24,12 +24,12 @@ def list_(ctx: typer.Context,
           host: Annotated[str | None, typer.Option("--host", help="Only runs that targeted this host.")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every run, newest first."""
-    from ..runs import list_runs, run_status
+    from ..runs import REQUEST, list_runs, run_status
     from .output import new_table, print_json
 
     rows = []
     for run in list_runs(state(ctx).settings().runs_dir, integration=integration, status=status, host=host):
-        request = run.read_json("request.json") or {}
+        request = run.read_json(REQUEST) or {}
         rows.append({"run_id": run.id, "action": request.get("action"), "integration": request.get("integration", ""),
                      "status": run_status(run), "hosts": len(request.get("targets", []))})
     if as_json:
@@ -78,11 +78,11 @@ def _timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One run: its request, the timeline of its journal, per-host results and where its files are."""
     from ..journal import JournalError
-    from ..runs import RunDir
+    from ..runs import REPORT, REQUEST, RunDir
     from .output import print_json
 
     run = RunDir.open(state(ctx).settings().runs_dir, run_id)
-    request, report = run.read_json("request.json") or {}, run.read_json("report.json")
+    request, report = run.read_json(REQUEST) or {}, run.read_json(REPORT)
     journal, events, journal_error = run.journal, None, None
     if journal.exists():
         try:
@@ -160,11 +160,11 @@ def export_(ctx: typer.Context, run_id: str,
             out: Annotated[Path | None, typer.Option("--out", help="Where to write the bundle "
                                                      "(default ./intagent-run-ID.tar.gz).")] = None) -> None:
     """A redacted .tar.gz of one run (request, report, journal, events, playbooks) for a bug report."""
-    from ..runs import RunDir, export
+    from ..runs import REQUEST, RunDir, export
 
     settings = state(ctx).settings()
     run = RunDir.open(settings.runs_dir, run_id)
-    request = run.read_json("request.json") or {}
+    request = run.read_json(REQUEST) or {}
     path = export(run, out if out is not None else Path.cwd() / f"intagent-run-{run.id}.tar.gz",
                   secrets=_known_secrets(request.get("integration"), settings))
     print(path)

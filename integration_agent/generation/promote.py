@@ -10,7 +10,7 @@ from ..catalog import Catalog
 from ..errors import IntegrationError
 from ..paths import PROJECT_ROOT
 from ..render import render
-from ..runs import RunDir
+from ..runs import REPORT, REQUEST, RunDir
 
 
 def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path = PROJECT_ROOT,
@@ -18,7 +18,7 @@ def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path =
     """Copy the role of a ``generate`` run to ``roles/NAME`` and write ``molecule/NAME``; return the paths.
     ``catalog`` finds the integration's manifest (default: the project's and plugins' integrations)."""
     run = RunDir.open(runs_dir, run_id)
-    request = run.read_json("request.json") or {}
+    request = run.read_json(REQUEST) or {}
     if request.get("action") != "generate" or not (run.path / "generated" / "roles").is_dir():
         raise IntegrationError(f"run {run_id} is not a validated generation", hint="promote a `generate` run")
     name = request["integration"]
@@ -35,7 +35,7 @@ def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path =
         target = scenario / template
         target.write_text(render(f"molecule/{template}.j2", name=name, packages=json.dumps(manifest.owns.packages)))
         written.append(target)
-    report = run.read_json("report.json") or {}
+    report = run.read_json(REPORT) or {}
     (role_target / "GENERATED.md").write_text(
         f"# {name}: promoted from generation {report.get('key', '?')}\n\n"
         f"Run {run_id}, model {report.get('model', '?')}, platform {report.get('platform', '?')}, "
