@@ -23,6 +23,7 @@ from .rollout import Batch, Rollout, RolloutPlan
 from .runs import REPORT, REQUEST, RunDir, new_run_id
 from .savedplan import SavedPlan
 from .scratch import Scratch
+from .secrets import MASK
 from .settings import Settings, load_settings
 from .status import HostStatus
 from .streaming import make_executor
@@ -361,7 +362,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
     secrets = resolve(found, (), require=action in ("plan", "install"), provided=provided).secrets
     _refuse_secrets_on_disk(scratch, secrets, ansible_secrets)
-    recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != "********"}
+    recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != MASK}
     params = ResolvedParams(recorded, secrets)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)

@@ -30,8 +30,8 @@ from typing import Any, Literal
 from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
 from .mitogen import strategy_env as mitogen_env
 from .paths import ANSIBLE_CFG, ROLES_DIR
-from .redact import Redactor
 from .scratch import Scratch
+from .secrets import Redactor
 
 MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]

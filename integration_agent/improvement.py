@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import IntegrationError
 from .knowledge.documents import load_document, read_bounded
+from .secrets import mask_secret_text
 from .status import HostStatus
 
 if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
 
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,6 @@ NOT_LEARNED = frozenset({"unreachable", "interrupted"})  # about the run or the 
 FAILED_STATUSES = frozenset({HostStatus.FAILED, HostStatus.ROLLED_BACK, HostStatus.UNREACHABLE, HostStatus.UNKNOWN})
 
 _COMPILED = {cid: re.compile("|".join(f"(?:{p})" for p in ps), re.I | re.S) for cid, ps in PATTERNS.items()}
-_SECRETS = (
-    (re.compile(r"""(?ix) (["']?[\w.-]*(?:key|token|passw(?:or)?d|secret|credential)[\w.-]*["']?) (\s*[=:]\s*)
-                (?:"[^"]*"|'[^']*'|[^\s,;&'"}\])]+)"""), rf"\1\2{MASK}"),
-    (re.compile(r"(?i)(?<![\w-])(--?[\w-]*(?:key|token|password|secret)[\w-]*)\s+(?!-)\S+"), rf"\1 {MASK}"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}"), rf"\1 {MASK}"),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+):[^@\s/]+@"), rf"\1:{MASK}@"),
-    (re.compile(r"(?i)\b(?:[0-9a-f]{36}NRAL|NR[A-Z]{2}-[A-Z0-9]{20,})\b"), MASK),  # New Relic key shapes
-)
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b")
 # Two or more colons and either "::" or a hex letter, so that a time of day (10:20:30) is not taken for one.
 _IPV6 = re.compile(r"(?i)(?<![\w:])(?=[0-9a-f:]*(?:::|[a-f]))(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])")
@@ -175,9 +167,7 @@ def retry_delays(cls: FailureClass, attempts: int = 3, base: float = 2.0) -> lis
 
 def scrub(text: str) -> str:
     """``text`` with anything that looks like a secret masked (key=value, --token X, URL passwords, ...)."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    return mask_secret_text(text)
 
 
 def _anonymise(text: str, hosts: Iterable[str]) -> str:

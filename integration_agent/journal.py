@@ -244,7 +244,7 @@ class Journal:
     """The append-only ``journal.jsonl`` of one run.
 
     ``path`` is the file itself. ``redact`` is applied to each message's dict before it is written
-    (e.g. a :class:`~integration_agent.redact.Redactor` built from the run's secrets).
+    (e.g. a :class:`~integration_agent.secrets.Redactor` built from the run's secrets).
     """
 
     def __init__(self, path: Path, redact: Callable[[Any], Any] | None = None, *, reserve: Path | None = None) -> None:

@@ -40,11 +40,11 @@ from .journal import (
     StepStarted,
 )
 from .params import ResolvedParams
-from .redact import Redactor
 from .render import entry_playbook
 from .rollout import RolloutPlan
 from .runs import REPORT, RunDir
 from .savedplan import SavedPlan, planned_tasks
+from .secrets import Redactor
 from .status import OUT_OF_PLAY, UNSETTLED, HostStatus, RunStatus
 
 ACTIONS: dict[str, tuple[str, ...]] = {

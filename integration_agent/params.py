@@ -17,6 +17,7 @@ import yaml
 
 from .catalog import Integration, Parameter
 from .errors import IntegrationError
+from .secrets import MASK
 from .yamlfile import read_mapping
 
 Prompt = Callable[[str, Parameter], str | None]
@@ -34,7 +35,7 @@ class ResolvedParams:
 
     def recorded(self) -> dict[str, Any]:
         """What a run record may show: values, with secrets masked."""
-        return {**self.extravars, **{k: "********" for k in self.secrets}}
+        return {**self.extravars, **{k: MASK for k in self.secrets}}
 
 
 def parse_var(text: str) -> tuple[str, str]:

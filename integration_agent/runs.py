@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import secrets as _secrets
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .redact import MASK, Redactor
+from .secrets import Redactor, mask_json_text, secret_values
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -197,40 +196,6 @@ def list_runs(runs_dir: Path, *, integration: str | None = None, status: str | N
 # -- bug-report bundle ------------------------------------------------------------------------------
 
 EXPORTED = (REQUEST, REPORT, JOURNAL, EVENTS)
-SECRET_KEY = re.compile(r"license_key|password|passwd|token|api_key|apikey|secret|private_key", re.IGNORECASE)
-# A "key": "value" pair with a secret-looking key, for JSON lines that do not parse.
-_SECRET_PAIR = re.compile(r'("[^"\\]*(?:license_key|password|passwd|token|api_key|apikey|secret|private_key)[^"\\]*"'
-                          r'\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*)', re.IGNORECASE)
-
-
-def mask_secret_keys(value: Any, *, inside: bool = False) -> Any:
-    """``value`` with every value under a secret-looking key (password, token, license_key...) masked.
-
-    Under such a key, strings and numbers are masked, nested containers are masked leaf by leaf,
-    booleans and nulls are kept (they tell whether a secret was set without showing it).
-    """
-    if isinstance(value, dict):
-        return {k: mask_secret_keys(v, inside=inside or (isinstance(k, str) and bool(SECRET_KEY.search(k))))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secret_keys(v, inside=inside) for v in value]
-    if inside and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return value if value in ("", MASK) else MASK
-    return value
-
-
-def _secret_values(value: Any, *, inside: bool = False) -> Iterable[str]:
-    """String values under secret-looking keys: masked in every file of the bundle, not only there."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _secret_values(v, inside=inside or (isinstance(k, str) and bool(SECRET_KEY.search(k))))
-    elif isinstance(value, list):
-        for v in value:
-            yield from _secret_values(v, inside=inside)
-    elif inside and isinstance(value, str) and value != MASK and len(value) >= 6:
-        yield value
-
-
 def _json_docs(name: str, text: str) -> list[Any]:
     docs: list[Any] = []
     lines = text.split("\n") if name.endswith(".jsonl") else [text]
@@ -242,27 +207,13 @@ def _json_docs(name: str, text: str) -> list[Any]:
     return docs
 
 
-def _scrub_json(text: str, indent: int | None) -> str:
-    """``text`` (one JSON document) with secret-looking keys masked; byte for byte the same when nothing
-    needed masking, so an exported journal still verifies."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return _SECRET_PAIR.sub(lambda m: m.group(1) + json.dumps(MASK), text)
-    masked = mask_secret_keys(data)
-    if masked == data:
-        return text
-    separators = (",", ":") if indent is None else None
-    return json.dumps(masked, indent=indent, separators=separators, ensure_ascii=False, default=str)
-
-
 def _scrub(name: str, text: str, redact: Redactor) -> str:
     text = redact.text(text)
     if name.endswith(".jsonl"):
         # split("\n"), not splitlines(): JSON text may hold U+2028 and friends unescaped.
-        return "\n".join(_scrub_json(line, None) if line else line for line in text.split("\n"))
+        return "\n".join(mask_json_text(line, None) if line else line for line in text.split("\n"))
     if name.endswith(".json"):
-        return _scrub_json(text, 2)
+        return mask_json_text(text, 2)
     return text
 
 
@@ -296,7 +247,7 @@ def export(run: RunDir, out: Path, secrets: Iterable[str] = ()) -> Path:
     for name, text in texts.items():
         if name.endswith((".json", ".jsonl")):
             for doc in _json_docs(name, text):
-                found.update(_secret_values(doc))
+                found.update(secret_values(doc))
     redact = Redactor(found)
     contents = {n: _scrub(n, t, redact).encode("utf-8") for n, t in texts.items()}
     manifest = "".join(f"{hashlib.sha256(contents[n]).hexdigest()}  {n}\n" for n in names)

@@ -10,8 +10,8 @@ import pytest
 from integration_agent.ansible_env import AnsibleOptions
 from integration_agent.errors import ConfigError
 from integration_agent.executor import Executor
-from integration_agent.redact import MASK
 from integration_agent.scratch import MEMORY_FS, Scratch
+from integration_agent.secrets import MASK
 from tests.conftest import local_and_closed_inventory
 
 

@@ -18,8 +18,8 @@ from ansible_runner.utils.streaming import unstream_dir
 
 from integration_agent.errors import ConfigError, ExecutionFailed
 from integration_agent.executor import DEFAULT_PACKAGE_LOCK_TIMEOUT, MARKER_ENV, PACKAGE_LOCK_VAR, Executor
-from integration_agent.redact import MASK
 from integration_agent.scratch import Scratch
+from integration_agent.secrets import MASK
 from integration_agent.streaming import StreamingExecutor
 from tests.conftest import local_and_closed_inventory
 

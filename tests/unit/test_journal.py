@@ -24,8 +24,8 @@ from integration_agent.journal import (
     fold,
     message_from_dict,
 )
-from integration_agent.redact import MASK, Redactor
 from integration_agent.runs import RunDir
+from integration_agent.secrets import MASK, Redactor
 
 CANARY = "canary-3f9c1d7e-do-not-leak"
 

@@ -20,8 +20,8 @@ from integration_agent.journal import (
     StepFinished,
     StepStarted,
 )
-from integration_agent.redact import MASK
-from integration_agent.runs import RunDir, export, list_runs, mask_secret_keys, run_status
+from integration_agent.runs import RunDir, export, list_runs, run_status
+from integration_agent.secrets import MASK, mask_secret_keys
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY = "canary-7b1e55-license-value"

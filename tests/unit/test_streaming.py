@@ -10,7 +10,7 @@ from integration_agent.ansible_env import AnsibleEnvironment
 from integration_agent.errors import ConfigError
 from integration_agent.executor import Executor, Job
 from integration_agent.paths import ROLES_DIR
-from integration_agent.redact import Redactor
+from integration_agent.secrets import Redactor
 from integration_agent.settings import load_settings
 from integration_agent.streaming import StreamingExecutor, _stage, _temp_files_in, make_executor
 

@@ -1,4 +1,4 @@
-from integration_agent.redact import MASK, Redactor
+from integration_agent.secrets import MASK, Redactor
 
 
 def test_masks_secrets_anywhere_in_nested_data():
