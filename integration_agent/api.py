@@ -274,9 +274,9 @@ def _learner(settings: Settings) -> Callable[[RunReport], list[Path]] | None:
 
     def learn(report: RunReport) -> list[Path]:
         from .improvement import learn as learn_from
-        from .knowledge import KnowledgeBase, default_db_path
+        from .knowledge import KnowledgeBase
 
-        with KnowledgeBase(default_db_path(), Catalog.for_settings(settings)) as kb:
+        with KnowledgeBase.for_settings(settings) as kb:
             return learn_from(report, kb)
     return learn
 

@@ -3,7 +3,8 @@
 A failure is one line of a host's report, ``"<stage>: <task>: <message>"`` (see :mod:`.lifecycle`).
 :func:`classify` maps it to a :class:`FailureClass`, which tells the recovery agent what to do (retry a
 transient lock, roll back, stop on an environmental cause, or mark the host unknown). :func:`learn` turns
-the failures of a finished run into knowledge notes (``knowledge/<integration>/learned/``), one per cause:
+the failures of a finished run into knowledge notes (``<learned_dir>/<integration>/``, the ``learned_dir``
+setting: ``$XDG_DATA_HOME/intagent/learned`` by default, never the installed package), one per cause:
 messages are normalised (hosts, IPs, numbers, temporary paths and run ids stripped) and hashed, so the same
 cause seen on another host or in another run is not recorded twice.
 """
@@ -225,12 +226,13 @@ def learn(report: Any, kb: KnowledgeBase, *, platform: str = "debian-12") -> lis
 
     ``report`` is a :class:`~.lifecycle.RunReport` or its JSON form. Unreachable and interrupted hosts,
     and unknown failures without a message, teach nothing about the integration and are skipped. A cause
-    already recorded (same digest in ``learned/``, from this run or an earlier one) is not written again.
+    already recorded (same digest in the integration's learned folder, from this run or an earlier one) is
+    not written again.
     Raises :class:`~.errors.IntegrationError` when the integration is unknown or a note cannot be written.
     """
     integration = kb.catalog.get(str(_field(report, "integration")))
     hosts: Mapping[str, Any] = _field(report, "hosts", None) or {}
-    known = _learned_digests(integration.knowledge_dir / "learned")
+    known = _learned_digests(kb.learned_folder(integration.name))
     written: list[Path] = []
     for host in hosts.values():
         cls = classify_host(host)
@@ -259,7 +261,7 @@ def known_failures(integration: str, kb: KnowledgeBase) -> list[dict[str, Any]]:
     """
     target = kb.catalog.get(integration)
     out: list[dict[str, Any]] = []
-    for path in _learned_notes(target.knowledge_dir / "learned"):
+    for path in _learned_notes(kb.learned_folder(target.name)):
         try:
             doc = load_document(path, target.name, f"learned/{path.stem}")
         except IntegrationError:

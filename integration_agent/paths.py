@@ -8,6 +8,7 @@ decides which of the two layouts this is.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # What intagent reads at run time from PROJECT_ROOT: every one of them ships in the wheel.
@@ -22,3 +23,9 @@ ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
 ROLES_DIR = PROJECT_ROOT / "roles"
 TEMPLATES_DIR = PROJECT_ROOT / "playbook_templates"
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
+
+
+def default_learned_dir() -> Path:
+    """Where learned notes go by default: ``$XDG_DATA_HOME/intagent/learned`` (``~/.local/share`` when the
+    variable is unset). Never inside the package: an installed intagent's folder may be read-only or shared."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "intagent" / "learned"

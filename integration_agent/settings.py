@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 
 from .ansible_env import BECOME_PASSWORD_ENV, VAULT_PASSWORD_ENV
 from .errors import ConfigError
 from .lab.layout import DEFAULT_RELEASE, RELEASES
+from .paths import KNOWLEDGE_DIR, default_learned_dir
 from .rollout import BATCH_HELP, Rollout, parse_batch, parse_max_fail
 from .yamlfile import read_mapping
 
@@ -167,6 +168,16 @@ def _writable_directory(path: Path | None) -> Path | None:
     return path
 
 
+def _not_a_knowledge_folder(path: Path, info: ValidationInfo) -> Path:
+    """Learned notes sit in ``<learned_dir>/NAME/``: pointed at a ``knowledge`` folder itself, they would mix
+    with (and be mistaken for) the curated documents of ``knowledge/NAME/``."""
+    roots = [KNOWLEDGE_DIR, *(root / "knowledge" for root in info.data.get("integrations_path") or [])]
+    if any(path.resolve() == root.resolve() for root in roots):
+        raise ValueError(f"{path} holds the curated documents (knowledge/NAME/): use a folder of its own, "
+                         "such as knowledge/learned")
+    return path
+
+
 class Settings(_Strict):
     """All of intagent's settings."""
 
@@ -176,6 +187,9 @@ class Settings(_Strict):
         default_factory=list, description="More folders laid out like the project's (knowledge/NAME/, roles/NAME/), "
         "searched after it and before plugin packages; INTAGENT_INTEGRATIONS_PATH separates them with "
         f"{os.pathsep!r}.")
+    learned_dir: Annotated[UserPath, AfterValidator(_not_a_knowledge_folder)] = Field(
+        default_factory=default_learned_dir, description="Where learned failure notes are kept, one folder per "
+        "integration (<learned_dir>/NAME/<note>.md); default $XDG_DATA_HOME/intagent/learned.")
     secrets_dir: Annotated[UserPath | None, AfterValidator(_writable_directory)] = Field(
         None, description="Folder for the files that hold a run's secrets when /dev/shm is missing or not "
         "writable; without it such a run is refused, since the system's temporary folder is often a disk.")

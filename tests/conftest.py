@@ -73,12 +73,13 @@ def node_exporter_metrics(lab, host: str) -> str:
 
 @pytest.fixture
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment whose runs and config live under tmp_path, with no INTAGENT_* leaking in."""
+    """Environment whose runs, config and learned notes live under tmp_path, with no INTAGENT_* leaking in."""
     for name in list(os.environ):
         if name.startswith("INTAGENT_"):
             monkeypatch.delenv(name)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "INTAGENT_LEARN": "false"}  # tests that learn say so: notes would land in the repository
+           "XDG_DATA_HOME": str(tmp_path / "data"),  # learned notes: never the user's, never the repository's
+           "INTAGENT_LEARN": "false"}  # tests that learn say so
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

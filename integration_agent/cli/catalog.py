@@ -10,6 +10,7 @@ from .common import console, state
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
+    from ..settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -41,10 +42,11 @@ def register(app: typer.Typer) -> None:
         from ..catalog import Catalog
         from .output import print_json
 
-        catalog = Catalog.for_settings(state(ctx).settings())
+        settings = state(ctx).settings()
+        catalog = Catalog.for_settings(settings)
         item = catalog.get(name)
         manifest = item.manifest
-        failures = _known_failures(catalog, item.name)
+        failures = _known_failures(settings, catalog, item.name)
         if as_json:
             print_json({**manifest.model_dump(mode="json"), "curated_role": item.has_role, "origin": item.origin,
                         "known_failures": failures})
@@ -82,14 +84,15 @@ def register(app: typer.Typer) -> None:
     del list_, show
 
 
-def _known_failures(catalog: Catalog, name: str) -> list[dict[str, Any]]:
-    """The integration's learned failure notes; none when the knowledge index cannot be opened."""
+def _known_failures(settings: Settings, catalog: Catalog, name: str) -> list[dict[str, Any]]:
+    """The integration's learned failure notes (the ``learned_dir`` setting's folder); none when the
+    knowledge index cannot be opened."""
     from ..errors import IntagentError
     from ..improvement import known_failures
-    from ..knowledge import KnowledgeBase, default_db_path
+    from ..knowledge import KnowledgeBase
 
     try:
-        with KnowledgeBase(default_db_path(), catalog) as kb:
+        with KnowledgeBase.for_settings(settings, catalog) as kb:
             return known_failures(name, kb)
     except (IntagentError, OSError):
         return []  # the notes are extra information: a broken cache must not hide the integration

@@ -13,10 +13,9 @@ app = typer.Typer(no_args_is_help=True, help="Knowledge documents: search them w
 
 
 def _open(ctx: typer.Context):
-    from ..catalog import Catalog
-    from ..knowledge import KnowledgeBase, default_db_path
+    from ..knowledge import KnowledgeBase
 
-    kb = KnowledgeBase(default_db_path(), Catalog.for_settings(state(ctx).settings()))
+    kb = KnowledgeBase.for_settings(state(ctx).settings())
     for problem in kb.stats().problems:
         err_console.print(f"intagent: warning: not indexed: {problem}", markup=False, soft_wrap=True)
     return kb

@@ -89,10 +89,9 @@ def build(integration: Integration, settings: Settings, *, llm=None, inventory: 
           sandbox: bool = False) -> Generation:
     """Generate (or take from the cache) a validated role for ``integration``; with ``sandbox``, the
     plan must also pass the audit on the lab's sandbox host."""
-    from ..catalog import Catalog
-    from ..knowledge import KnowledgeBase, default_db_path
+    from ..knowledge import KnowledgeBase
 
-    knowledge = KnowledgeBase(default_db_path(), Catalog.for_settings(settings))
+    knowledge = KnowledgeBase.for_settings(settings)
     builder = Builder(llm or llm_from_settings(settings), knowledge,
                       model=settings.llm.model or "unknown", max_repairs=settings.llm.max_repairs,
                       deadline_seconds=settings.llm.deadline, run_lint=settings.llm.lint,

@@ -1,8 +1,9 @@
 """The knowledge base: source documents per integration, indexed for search and quoted safely into prompts.
 
-Documents live in ``knowledge/<integration>/*.md`` (subfolders count, ``learned/`` holds what intagent
-recorded itself); :mod:`.documents` validates and chunks them, :mod:`.index` keeps a SQLite FTS5 index of
-every chunk and answers searches with citable :class:`Passage` values.
+Documents live in ``knowledge/<integration>/*.md`` (subfolders count); what intagent recorded itself, its
+learned notes, in ``<learned_dir>/<integration>/*.md`` (the ``learned_dir`` setting, outside the package),
+cited as ``<integration>/learned/<note>``. :mod:`.documents` validates and chunks them, :mod:`.index` keeps
+a SQLite FTS5 index of every chunk and answers searches with citable :class:`Passage` values.
 """
 
 from __future__ import annotations

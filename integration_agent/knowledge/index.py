@@ -1,10 +1,11 @@
 """The knowledge base: every integration's documents in one SQLite FTS5 index, kept up to date on open.
 
-The index is a cache (``default_db_path()``): the documents under ``knowledge/<integration>/`` are the
-truth. Opening a :class:`KnowledgeBase` hashes every document and re-parses only new or changed ones,
-dropping documents that disappeared; when nothing changed it writes nothing. A document that fails
-validation is recorded as a problem (see :meth:`KnowledgeBase.stats`) and not indexed, so one bad file
-does not hide every other integration's knowledge.
+The index is a cache (``default_db_path()``): the documents under ``knowledge/<integration>/`` and the
+learned notes under ``<learned_dir>/<integration>/`` (the ``learned_dir`` setting) are the truth. Opening
+a :class:`KnowledgeBase` hashes every document and re-parses only new or changed ones, dropping documents
+that disappeared; when nothing changed it writes nothing. A document that fails validation is recorded as
+a problem (see :meth:`KnowledgeBase.stats`) and not indexed, so one bad file does not hide every other
+integration's knowledge.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..catalog import Catalog, Integration
 from ..errors import IntagentError, IntegrationError
+from ..paths import default_learned_dir
 from .documents import DOC_ID_PATTERN, Document, doc_id_for, parse_document, read_bounded
 from .prompt import PROMPT_PREAMBLE as PROMPT_PREAMBLE  # re-exported
 from .prompt import _neutralise as _neutralise  # re-exported
 from .prompt import format_for_prompt as format_for_prompt  # re-exported
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+LEARNED = "learned"  # the id prefix of learned notes: <integration>/learned/<note>#<n>
 SCHEMA_VERSION = 1
 MAX_QUERY_TOKENS = 32
 _WEIGHTS = "1.0, 2.0, 1.0"  # bm25 weights of the title, heading and text columns
@@ -111,9 +118,10 @@ def fts_query(query: str) -> str | None:
 class KnowledgeBase:
     """Search, cite and extend the knowledge documents of every integration in the catalog."""
 
-    def __init__(self, db_path: Path, catalog: Catalog | None = None) -> None:
+    def __init__(self, db_path: Path, catalog: Catalog | None = None, *, learned_dir: Path | None = None) -> None:
         self.db_path = db_path
         self.catalog = catalog if catalog is not None else Catalog()
+        self.learned_dir = learned_dir if learned_dir is not None else default_learned_dir()
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
@@ -130,6 +138,16 @@ class KnowledgeBase:
         except BaseException:
             self._db.close()
             raise
+
+    @classmethod
+    def for_settings(cls, settings: Settings, catalog: Catalog | None = None) -> KnowledgeBase:
+        """The knowledge base a command sees: the default index, the settings' catalog and learned notes."""
+        return cls(default_db_path(), catalog if catalog is not None else Catalog.for_settings(settings),
+                   learned_dir=settings.learned_dir)
+
+    def learned_folder(self, integration: str) -> Path:
+        """Where the learned notes of ``integration`` are kept: ``<learned_dir>/<integration>/``."""
+        return self.learned_dir / self.catalog.get(integration).name
 
     def close(self) -> None:
         self._db.close()
@@ -166,20 +184,29 @@ class KnowledgeBase:
 
     # -- keeping the index up to date ---------------------------------------------------------------
 
-    def _documents_on_disk(self) -> dict[str, tuple[Integration, Path]]:
-        found: dict[str, tuple[Integration, Path]] = {}
+    def _documents_on_disk(self) -> dict[str, tuple[Integration, Path, Path, str]]:
+        """Every document by resolved path: its integration, path, the folder its id is relative to and the
+        id's prefix (``learned/`` for learned notes). ``knowledge/<integration>/learned/`` is not read: learned
+        notes live in the ``learned_dir`` setting's folder, never in the package."""
+        found: dict[str, tuple[Integration, Path, Path, str]] = {}
         for integration in self.catalog.integrations.values():
-            folder = integration.knowledge_dir
-            for path in sorted(folder.rglob("*.md")):
-                if path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts):
-                    found[str(path.resolve())] = (integration, path)
+            learned = self.learned_dir / integration.name
+            learned_resolved = learned.resolve()
+            for folder, prefix in ((integration.knowledge_dir, ""), (learned, f"{LEARNED}/")):
+                for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
+                    parts = path.relative_to(folder).parts
+                    if not path.is_file() or any(p.startswith(".") for p in parts):
+                        continue
+                    if not prefix and (parts[0] == LEARNED or path.resolve().is_relative_to(learned_resolved)):
+                        continue  # the old place of learned notes, or the learned folder inside knowledge/
+                    found[str(path.resolve())] = (integration, path, folder, prefix)
         return found
 
     def refresh(self) -> RefreshResult:
         """Index new and changed documents, drop deleted ones; cheap (read-only) when nothing changed."""
         on_disk = self._documents_on_disk()
         hashes: dict[str, str] = {}
-        for key, (_, path) in on_disk.items():
+        for key, (_, path, _, _) in on_disk.items():
             try:
                 hashes[key] = hashlib.sha256(read_bounded(path)).hexdigest()
             except IntegrationError as exc:
@@ -195,11 +222,11 @@ class KnowledgeBase:
             added: list[str] = []
             updated: list[str] = []
             problems = []
-            for key, (integration, path) in on_disk.items():
+            for key, (integration, path, folder, prefix) in on_disk.items():
                 if known.get(key) == hashes[key]:
                     continue
                 (updated if key in known else added).append(key)
-                problem = self._index_file(key, integration, path)
+                problem = self._index_file(key, integration, path, folder, prefix)
                 if problem:
                     problems.append(problem)
         return RefreshResult(tuple(added), tuple(updated), tuple(removed), tuple(problems))
@@ -208,7 +235,8 @@ class KnowledgeBase:
         self._db.execute("DELETE FROM chunks WHERE doc_path = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE path = ?", (key,))
 
-    def _index_file(self, key: str, integration: Integration, path: Path) -> str | None:
+    def _index_file(self, key: str, integration: Integration, path: Path, folder: Path,
+                    prefix: str = "") -> str | None:
         """(Re)index one document inside the open transaction; return the problem if it is invalid."""
         self._drop(key)
         sha = ""
@@ -216,7 +244,7 @@ class KnowledgeBase:
             data = read_bounded(path)
             sha = hashlib.sha256(data).hexdigest()
             doc = parse_document(data, path=path, integration=integration.name,
-                                 doc_id=doc_id_for(path, integration.knowledge_dir))
+                                 doc_id=prefix + doc_id_for(path, folder))
         except IntegrationError as exc:
             # Recorded with its hash so that an unchanged bad file is not parsed again on every open.
             self._db.execute("INSERT INTO documents (path, integration, doc_id, sha256, error) VALUES (?, ?, ?, ?, ?)",
@@ -296,11 +324,11 @@ class KnowledgeBase:
                                    "digits, '.', '_' and '-'")
         data = read_bounded(path)
         parse_document(data, path=path, integration=target.name, doc_id=path.stem)  # refuse before copying
-        return self._install(target, target.knowledge_dir / path.name, data)
+        return self._install(target, target.knowledge_dir / path.name, data, target.knowledge_dir)
 
     def add_note(self, integration: str, title: str, text: str, source: str, *,
                  applies_to: str | None = None, retrieved: dt.date | None = None) -> Path:
-        """Write what intagent learned as ``knowledge/<integration>/learned/<slug>.md`` and index it.
+        """Write what intagent learned as ``<learned_dir>/<integration>/<slug>.md`` and index it.
 
         ``source`` is a URL, for a run ``intagent://runs/<run_id>``. A note with the same slug but other
         content gets a numbered name, so notes accumulate instead of overwriting each other.
@@ -312,15 +340,15 @@ class KnowledgeBase:
         body = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text).strip()  # e.g. colour codes in run output
         content = f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n\n{body}\n".encode()
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60].strip("-") or "note"
-        folder = target.knowledge_dir / "learned"
+        folder = self.learned_dir / target.name
         for n in range(1, 1000):
             dest = folder / (f"{slug}.md" if n == 1 else f"{slug}-{n}.md")
             if not dest.exists() or dest.read_bytes() == content:
                 break
-        parse_document(content, path=dest, integration=target.name, doc_id=f"learned/{dest.stem}")
-        return self._install(target, dest, content)
+        parse_document(content, path=dest, integration=target.name, doc_id=f"{LEARNED}/{dest.stem}")
+        return self._install(target, dest, content, folder, f"{LEARNED}/")
 
-    def _install(self, target: Integration, dest: Path, data: bytes) -> Path:
+    def _install(self, target: Integration, dest: Path, data: bytes, folder: Path, prefix: str = "") -> Path:
         """Write ``data`` to ``dest`` without ever replacing a different file, then index it."""
         try:
             if dest.exists():
@@ -340,7 +368,7 @@ class KnowledgeBase:
         except OSError as exc:
             raise IntegrationError(f"cannot write {dest}: {exc.strerror}") from None
         with self._write():
-            problem = self._index_file(str(dest.resolve()), target, dest)
+            problem = self._index_file(str(dest.resolve()), target, dest, folder, prefix)
         if problem:
             raise IntegrationError(problem)
         return dest

@@ -130,7 +130,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kb(root: Path, tmp_path: Path):
-    with KnowledgeBase(tmp_path / "cache" / "kb.sqlite", Catalog([(root, "test")])) as kb:
+    with KnowledgeBase(tmp_path / "cache" / "kb.sqlite", Catalog([(root, "test")]),
+                       learned_dir=tmp_path / "data" / "learned") as kb:
         yield kb
 
 
@@ -144,7 +145,8 @@ def lab_service_failure(host: str, ip: str) -> str:
     return SERVICE.replace("error code.", f"error code. See journal on {host} ({ip}), pid 4242.")
 
 
-def test_learn_writes_one_note_per_cause_and_dedupes_across_hosts_and_runs(root: Path, kb: KnowledgeBase):
+def test_learn_writes_one_note_per_cause_and_dedupes_across_hosts_and_runs(root: Path, tmp_path: Path,
+                                                                           kb: KnowledgeBase):
     first = run_report("20261125T101010-a1b2c3",
                        **{"lab-deb-1": ("rolled_back", [lab_service_failure("lab-deb-1", "10.231.0.11")]),
                           "lab-deb-2": ("rolled_back", [lab_service_failure("lab-deb-2", "10.231.0.12")]),
@@ -154,7 +156,9 @@ def test_learn_writes_one_note_per_cause_and_dedupes_across_hosts_and_runs(root:
                           "lab-deb-6": ("installed", [])})
     written = learn(first, kb)
     assert len(written) == 2, written  # service + repository; the second service host is the same cause
-    assert all(p.parent == root / "knowledge" / "alpha" / "learned" for p in written)
+    learned = tmp_path / "data" / "learned" / "alpha"
+    assert all(p.parent == learned for p in written)
+    assert not list((root / "knowledge").rglob("learned"))  # nothing written next to the curated documents
     service = load_document(written[0], "alpha", f"learned/{written[0].stem}")
     assert service.source == "intagent://runs/20261125T101010-a1b2c3" and service.applies_to == "debian-12"
     assert "class: service_failed_to_start" in service.body and "digest: " in service.body
@@ -167,7 +171,7 @@ def test_learn_writes_one_note_per_cause_and_dedupes_across_hosts_and_runs(root:
                           "web-8": ("failed", [REPO_DOWN.replace("10.231.0.1", "192.168.5.1")])})
     assert learn(again, kb) == []
     assert learn(again, kb, platform="ubuntu-24.04") != []  # another platform is another cause
-    assert len(list((root / "knowledge" / "alpha" / "learned").glob("*.md"))) == 4
+    assert len(list(learned.glob("*.md"))) == 4
 
 
 def test_learn_skips_unknown_failures_without_a_message(kb: KnowledgeBase):
@@ -182,13 +186,13 @@ def test_learn_accepts_the_json_form_of_a_report(kb: KnowledgeBase):
     assert len(learn(json.loads(json.dumps(report)), kb)) == 1
 
 
-def test_no_secret_reaches_a_note(root: Path, kb: KnowledgeBase):
+def test_no_secret_reaches_a_note(root: Path, tmp_path: Path, kb: KnowledgeBase):
     failure = (f"apply: Write the agent config: license key rejected (401): license_key={CANARY} "
                f"--api-token {CANARY} https://user:{CANARY}@repo.example/apt password: '{CANARY}'")
     report = run_report("r3", h1=("rolled_back", [failure]))
     [path] = learn(report, kb)
     assert "class: license_rejected" in path.read_text()
-    for note in (root / "knowledge").rglob("*.md"):
+    for note in [*(root / "knowledge").rglob("*.md"), *(tmp_path / "data").rglob("*.md")]:
         assert CANARY not in note.read_text()
     assert all(CANARY not in p.text for p in kb.passages("alpha"))
 
@@ -213,17 +217,38 @@ def test_show_lists_known_failures_and_survives_a_broken_index(root: Path, tmp_p
 
     monkeypatch.setenv("INTAGENT_INTEGRATIONS_PATH", str(root))  # the setting: show finds alpha there
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with KnowledgeBase(tmp_path / "cache" / "intagent" / "knowledge.sqlite", Catalog([(root, "test")])) as kb:
-        learn(run_report("r5", h1=("failed", [REPO_DOWN])), kb)
+    monkeypatch.setenv("INTAGENT_LEARNED_DIR", str(tmp_path / "notes"))  # the setting: show reads notes there
+    with KnowledgeBase(tmp_path / "cache" / "intagent" / "knowledge.sqlite", Catalog([(root, "test")]),
+                       learned_dir=tmp_path / "notes") as kb:
+        [note] = learn(run_report("r5", h1=("failed", [REPO_DOWN])), kb)
+    assert note.parent == tmp_path / "notes" / "alpha"
     runner = CliRunner()
     shown = runner.invoke(app, ["show", "alpha"])
     assert shown.exit_code == 0, shown.output
     assert "known failures:" in shown.output and "repository_unreachable" in shown.output
     as_json = json.loads(runner.invoke(app, ["show", "alpha", "--json"]).output)
     assert [n["class"] for n in as_json["known_failures"]] == ["repository_unreachable"]
+    assert as_json["known_failures"][0]["path"] == str(note)
+    monkeypatch.setenv("INTAGENT_LEARNED_DIR", str(tmp_path / "elsewhere"))  # another folder: no notes there
+    assert json.loads(runner.invoke(app, ["show", "alpha", "--json"]).output)["known_failures"] == []
+    monkeypatch.setenv("INTAGENT_LEARNED_DIR", str(tmp_path / "notes"))
 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the index cannot be created under a file
     shown = runner.invoke(app, ["show", "alpha"])
     assert shown.exit_code == 0 and "known failures" not in shown.output and "alpha" in shown.output
+
+
+def test_runs_learn_into_the_learned_dir_setting(root: Path, tmp_path: Path, isolated_env,
+                                                 monkeypatch: pytest.MonkeyPatch):
+    from integration_agent.api import _learner
+    from integration_agent.settings import load_settings
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings = load_settings(cwd=tmp_path, env={"INTAGENT_INTEGRATIONS_PATH": str(root), "INTAGENT_LEARN": "true"})
+    learner = _learner(settings)
+    assert learner is not None
+    [note] = learner(run_report("r6", h1=("failed", [CHECKSUM])))
+    assert note.parent == tmp_path / "data" / "intagent" / "learned" / "alpha"  # $XDG_DATA_HOME (isolated_env)
+    assert not list((root / "knowledge").rglob("learned"))

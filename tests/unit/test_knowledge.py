@@ -48,13 +48,14 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kb(root: Path, tmp_path: Path):
-    with KnowledgeBase(tmp_path / "cache" / "kb.sqlite", Catalog([(root, "test")])) as kb:
+    with KnowledgeBase(tmp_path / "cache" / "kb.sqlite", Catalog([(root, "test")]),
+                       learned_dir=tmp_path / "data" / "learned") as kb:
         yield kb
 
 
 def reopen(root: Path, kb: KnowledgeBase) -> KnowledgeBase:
     kb.close()
-    return KnowledgeBase(kb.db_path, Catalog([(root, "test")]))
+    return KnowledgeBase(kb.db_path, Catalog([(root, "test")]), learned_dir=kb.learned_dir)
 
 
 # -- documents ---------------------------------------------------------------------------------------
@@ -220,10 +221,11 @@ def test_add_copies_validates_and_indexes(root: Path, kb: KnowledgeBase, tmp_pat
     assert not reopen(root, kb).last_refresh.changed
 
 
-def test_add_note_writes_a_learned_document(root: Path, kb: KnowledgeBase):
+def test_add_note_writes_a_learned_document(root: Path, tmp_path: Path, kb: KnowledgeBase):
     text = "The apply failed because port 9100 was taken by \x1b[31manother exporter\x1b[0m."
     path = kb.add_note("alpha", "Port 9100 taken: apply fails", text, "intagent://runs/20261125-1")
-    assert path == root / "knowledge" / "alpha" / "learned" / "port-9100-taken-apply-fails.md"
+    assert path == tmp_path / "data" / "learned" / "alpha" / "port-9100-taken-apply-fails.md"
+    assert not (root / "knowledge" / "alpha" / "learned").exists()  # never next to the curated documents
     note = load_document(path, "alpha", "learned/port-9100-taken-apply-fails")
     assert note.tags == ("learned",) and note.source == "intagent://runs/20261125-1"
     assert "\x1b" not in note.body
@@ -257,7 +259,7 @@ def test_format_for_prompt_keeps_injected_text_inside_its_block(root: Path, kb: 
 # -- the real repository and the command line --------------------------------------------------------
 
 def test_real_catalog_search(tmp_path: Path):
-    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+    with KnowledgeBase(tmp_path / "kb.sqlite", learned_dir=tmp_path / "learned") as kb:
         hits = kb.search("license key", integration="infra_agent")
         assert hits and all(p.integration == "infra_agent" for p in hits)
         assert "license key" in hits[0].text.lower()
@@ -284,3 +286,29 @@ def test_cli_search_and_add(root: Path, tmp_path: Path, monkeypatch: pytest.Monk
     result = runner.invoke(app, ["search", "quokka"])
     assert "beta/extra#1" in result.stdout and "The quokka plugin" in result.stdout
     assert (tmp_path / "cache" / "intagent" / "knowledge.sqlite").is_file()
+
+
+def test_learned_notes_are_read_from_the_learned_dir_not_the_knowledge_folder(root: Path, tmp_path: Path):
+    learned = tmp_path / "data" / "learned"
+    (learned / "alpha").mkdir(parents=True)
+    (learned / "alpha" / "seen.md").write_text(doc("Seen before", "# Seen\n\nThe exporter crashed on a zebra."))
+    old = root / "knowledge" / "alpha" / "learned"
+    old.mkdir()
+    (old / "seen.md").write_text(doc("Old place", "# Old\n\nThe exporter crashed on a giraffe."))
+    with KnowledgeBase(tmp_path / "kb.sqlite", Catalog([(root, "test")]), learned_dir=learned) as kb:
+        assert [p.id for p in kb.search("zebra", integration="alpha")] == ["alpha/learned/seen#1"]
+        assert kb.search("giraffe", integration="alpha") == []  # the old place is not read any more
+        assert kb.learned_folder("alpha") == learned / "alpha"
+    with KnowledgeBase(tmp_path / "kb.sqlite", Catalog([(root, "test")]), learned_dir=tmp_path / "other") as kb:
+        assert kb.search("zebra", integration="alpha") == [] and kb.last_refresh.removed
+
+
+def test_knowledge_base_for_settings_takes_the_learned_dir_setting(root: Path, tmp_path: Path, isolated_env):
+    from integration_agent.settings import load_settings
+
+    settings = load_settings(cwd=tmp_path, env={"INTAGENT_LEARNED_DIR": str(tmp_path / "notes")})
+    with KnowledgeBase.for_settings(settings, Catalog([(root, "test")])) as kb:
+        assert kb.learned_dir == tmp_path / "notes"
+        assert kb.add_note("alpha", "A tip", "Some text.", "intagent://runs/1").parent == tmp_path / "notes" / "alpha"
+    with KnowledgeBase.for_settings(load_settings(cwd=tmp_path, env={}), Catalog([(root, "test")])) as kb:
+        assert kb.learned_dir == tmp_path / "data" / "intagent" / "learned"  # $XDG_DATA_HOME (isolated_env)

@@ -128,3 +128,28 @@ def test_secrets_dir_must_be_a_writable_directory(tmp_path, isolated_env):
     assert load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path)}).secrets_dir == tmp_path
     with pytest.raises(ConfigError, match=r"INTAGENT_SECRETS_DIR: secrets_dir: .*not a writable directory"):
         load_settings(cwd=tmp_path, env={"INTAGENT_SECRETS_DIR": str(tmp_path / "absent")})
+
+
+def test_learned_dir_defaults_to_the_user_data_folder(tmp_path, isolated_env, monkeypatch):
+    assert load_settings(cwd=tmp_path, env={}).learned_dir == tmp_path / "data" / "intagent" / "learned"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert load_settings(cwd=tmp_path, env={}).learned_dir == Path.home() / ".local" / "share" / "intagent" / "learned"
+
+
+def test_learned_dir_is_a_setting(tmp_path, isolated_env):
+    env = {"INTAGENT_LEARNED_DIR": str(tmp_path / "notes")}
+    assert load_settings(cwd=tmp_path, env=env).learned_dir == tmp_path / "notes"
+    (tmp_path / "workflow_config.yaml").write_text("learned_dir: knowledge/learned\n")  # a checkout's choice
+    assert load_settings(cwd=tmp_path, env={}).learned_dir == Path("knowledge/learned")
+
+
+def test_learned_dir_is_not_a_knowledge_folder_itself(tmp_path, isolated_env):
+    from integration_agent.paths import KNOWLEDGE_DIR
+
+    with pytest.raises(ConfigError, match=r"INTAGENT_LEARNED_DIR: learned_dir: .*curated documents"):
+        load_settings(cwd=tmp_path, env={"INTAGENT_LEARNED_DIR": str(KNOWLEDGE_DIR)})
+    (tmp_path / "team" / "knowledge").mkdir(parents=True)
+    env = {"INTAGENT_INTEGRATIONS_PATH": str(tmp_path / "team"),
+           "INTAGENT_LEARNED_DIR": str(tmp_path / "team" / "knowledge")}
+    with pytest.raises(ConfigError, match=r"learned_dir: .*curated documents"):
+        load_settings(cwd=tmp_path, env=env)
