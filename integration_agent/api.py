@@ -281,15 +281,50 @@ def _learner(settings: Settings) -> Callable[[RunReport], list[Path]] | None:
     return learn
 
 
+@dataclass(frozen=True)
+class GenerationGates:
+    """The builder's gates that need hosts (None: not run); each takes the generated integration and returns
+    its findings, none when it passes."""
+
+    check_mode: Callable[[Integration], list[Any]] | None = None
+    sandbox: Callable[[Integration], list[Any]] | None = None
+
+
+def generation_gates(settings: Settings, *, inventory: Inventories | None = None, limit: str | None = None,
+                     variables: Sequence[str] = (), platform: str = "debian-12",
+                     sandbox: bool = False) -> GenerationGates:
+    """The gates ``build`` takes: check mode on the target hosts (with an inventory) and the audit on the lab's
+    sandbox host (with ``sandbox``). Each runs as a run of its own."""
+    from .generation.policy import Finding
+
+    given = tuple(variables)
+
+    def check_mode(integration: Integration) -> list[Finding]:
+        assert inventory is not None
+        report = run_action("plan", integration, inventory, limit=limit, variables=given, settings=settings)
+        return [Finding("IA203", f"check mode on {host}: {'; '.join(h.failures[:2]) or h.status}")
+                for host, h in report.hosts.items() if h.status not in (HostStatus.PLANNED, HostStatus.UNCHANGED)]
+
+    def audited(integration: Integration) -> list[Finding]:
+        from .audit import RELEASES, audit
+        from .lab import Lab
+
+        report = audit(integration, Lab(settings.lab), settings, release=RELEASES.get(platform), variables=given)
+        return [Finding(f.rule, str(f).removeprefix(f"{f.rule} ")) for f in report.findings]
+
+    return GenerationGates(check_mode if inventory is not None else None, audited if sandbox else None)
+
+
 def _generated(found: Integration, settings: Settings, llm: LLM | None, inventory: Inventories | None,
                limit: str | None, variables: Sequence[str]) -> tuple[Integration, dict[str, Any] | None]:
     """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
     from .errors import GenerationFailed
     from .generation.service import build, use_sandbox
 
+    gates = generation_gates(settings, inventory=inventory, limit=limit, variables=variables,
+                             sandbox=use_sandbox(settings, log.warning))
     try:
-        generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
-                           sandbox=use_sandbox(settings, log.warning))
+        generation = build(found, settings, llm=llm, check_mode=gates.check_mode, sandbox=gates.sandbox)
     except GenerationFailed:
         if settings.llm.fallback_to_curated and found.has_role:
             return found, {"fallback": "curated role: generation gave up"}
@@ -310,8 +345,10 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     if inventory is not None:
         resolve_hosts(inventory, limit)
     sandboxed = use_sandbox(settings, warn or log.warning)
-    generation = build(found, settings, llm=llm, inventory=inventory, limit=limit, variables=variables,
-                       platform=platform, sandbox=sandboxed)
+    gates = generation_gates(settings, inventory=inventory, limit=limit, variables=variables, platform=platform,
+                             sandbox=sandboxed)
+    generation = build(found, settings, llm=llm, platform=platform, check_mode=gates.check_mode,
+                       sandbox=gates.sandbox)
     run = RunDir.create(settings.runs_dir)
     run.write_json(REQUEST, {"action": "generate", "integration": integration, "platform": platform,
                                     "inventory": str(inventory) if inventory else None, "limit": limit,

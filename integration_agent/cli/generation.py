@@ -92,7 +92,7 @@ def register_eval(app: typer.Typer) -> None:
         """Run the fixed generation task set and print the figures (exit 1 if an unsafe plan got through)."""
         import os
 
-        from ..generation.evaluate import evaluate
+        from ..evaluate import evaluate
         from .output import print_json
 
         settings = state(ctx).settings(**({"llm.model": model} if model else {}))

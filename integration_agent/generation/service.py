@@ -1,4 +1,5 @@
-"""Wiring the generated path to the rest of intagent: settings, knowledge, check mode on real hosts."""
+"""Wiring the generated path to intagent's settings and knowledge; the gates that need hosts come from the
+caller (``api.generation_gates``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from .builder import Builder, Generation
 from .policy import Finding
 
 if TYPE_CHECKING:
-    from ..inventory import Inventories
+    from collections.abc import Callable
+
+    Gate = Callable[[Integration], list[Finding]]  # a gate that needs hosts: its findings, none when it passes
 
 
 def llm_from_settings(settings: Settings):
@@ -29,30 +32,6 @@ def llm_from_settings(settings: Settings):
                           hint="set OPENAI_BASE_URL and INTAGENT_LLM_MODEL (or llm.base_url and llm.model)")
     return OpenAICompatible(base_url, os.environ.get("OPENAI_API_KEY"), settings.llm.model,
                             stream=settings.llm.stream)
-
-
-def check_mode_gate(settings: Settings, inventory: Inventories, limit: str | None, variables=()):
-    """Gate 5: plan (check mode) the generated role on the target hosts; failed hosts become findings."""
-    def gate(integration: Integration) -> list[Finding]:
-        from ..api import run_action
-
-        report = run_action("plan", integration, inventory, limit=limit, variables=variables, settings=settings)
-        return [Finding("IA203", f"check mode on {host}: {'; '.join(h.failures[:2]) or h.status}")
-                for host, h in report.hosts.items() if h.status not in ("planned", "unchanged")]
-    return gate
-
-
-def sandbox_gate(settings: Settings, platform: str, variables=()):
-    """Gate 6: apply, verify and uninstall the generated role on the lab's sandbox host and audit it from
-    outside (``audit.py``); each audit finding becomes a finding with the evidence."""
-    def gate(integration: Integration) -> list[Finding]:
-        from ..audit import RELEASES, audit
-        from ..lab import Lab
-
-        lab = Lab(settings.lab)
-        report = audit(integration, lab, settings, release=RELEASES.get(platform), variables=variables)
-        return [Finding(f.rule, str(f).removeprefix(f"{f.rule} ")) for f in report.findings]
-    return gate
 
 
 def sandbox_available() -> str | None:
@@ -84,19 +63,18 @@ def use_sandbox(settings: Settings, warn=lambda _: None) -> bool:
     return False
 
 
-def build(integration: Integration, settings: Settings, *, llm=None, inventory: Inventories | None = None,
-          limit: str | None = None, variables=(), platform: str = "debian-12",
-          sandbox: bool = False) -> Generation:
-    """Generate (or take from the cache) a validated role for ``integration``; with ``sandbox``, the
-    plan must also pass the audit on the lab's sandbox host."""
+def build(integration: Integration, settings: Settings, *, llm=None, platform: str = "debian-12",
+          check_mode: Gate | None = None, sandbox: Gate | None = None) -> Generation:
+    """Generate (or take from the cache) a validated role for ``integration``. The gates that need hosts are
+    handed in by the caller (the API builds them: check mode on the target hosts, the audit on the lab's
+    sandbox host), so the builder never calls back up into a run."""
     from ..knowledge import KnowledgeBase
 
     knowledge = KnowledgeBase.for_settings(settings)
     builder = Builder(llm or llm_from_settings(settings), knowledge,
                       model=settings.llm.model or "unknown", max_repairs=settings.llm.max_repairs,
                       deadline_seconds=settings.llm.deadline, run_lint=settings.llm.lint,
-                      check_mode=check_mode_gate(settings, inventory, limit, variables) if inventory else None,
-                      sandbox=sandbox_gate(settings, platform, variables) if sandbox else None)
+                      check_mode=check_mode, sandbox=sandbox)
     return builder.generate(integration, platform)
 
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenerationFailed
-from ..paths import PROJECT_ROOT
-from ..settings import Settings
+from .errors import GenerationFailed
+from .paths import PROJECT_ROOT
+from .settings import Settings
 
 TASKS_FILE = PROJECT_ROOT / "evals" / "tasks.json"
 
@@ -42,7 +42,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def _lifecycle(integration, settings: Settings, inventory: Path, limit: str | None) -> str:
-    from ..api import run_action
+    from .api import run_action
 
     first = run_action("install", integration, inventory, limit=limit, settings=settings)
     second = run_action("install", integration, inventory, limit=limit, settings=settings)
@@ -53,9 +53,10 @@ def _lifecycle(integration, settings: Settings, inventory: Path, limit: str | No
 
 def run_task(task: dict[str, Any], settings: Settings, *, llm=None, inventory: Path | None = None,
              limit: str | None = None) -> TaskResult:
-    from ..catalog import Catalog
-    from ..replay import FakeOpenAI
-    from .service import build
+    from .api import generation_gates
+    from .catalog import Catalog
+    from .generation.service import build
+    from .replay import FakeOpenAI
 
     integration = Catalog.for_settings(settings).get(task["integration"])
     started = time.monotonic()
@@ -66,8 +67,8 @@ def run_task(task: dict[str, Any], settings: Settings, *, llm=None, inventory: P
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(
             update={"base_url": server.base_url, "model": settings.llm.model or "recorded"})})
     try:
-        generation = build(integration, settings, llm=llm, inventory=inventory, limit=limit,
-                           platform=task["platform"])
+        gates = generation_gates(settings, inventory=inventory, limit=limit, platform=task["platform"])
+        generation = build(integration, settings, llm=llm, platform=task["platform"], check_mode=gates.check_mode)
         report = generation.report()
         outcome, attempts, tokens = "valid", len(report["attempts"]), report["tokens"]
         lint_clean = True
