@@ -175,7 +175,7 @@ class HostReport:
     unpredictable: list[str] = field(default_factory=list)
     needs_rollback: bool = False
     rollback_failed: bool = False
-    cause: str | None = None  # why a host did not end as asked: a failure class id (improvement.CLASSES)
+    cause: str | None = None  # why a host did not end as asked: a failure class id (recovery.CLASSES)
 
 
 @dataclass
@@ -475,7 +475,7 @@ class Lifecycle:
             host.status, host.needs_rollback = HostStatus.FAILED, action == "install"
 
     def _stage_apply(self, action: str) -> None:
-        from .improvement import BY_ID, classify, retry_delays
+        from .recovery import BY_ID, classify, retry_delays
 
         hosts = self._in_play()
         delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
@@ -607,7 +607,7 @@ class Lifecycle:
 
     def _classify(self) -> None:
         """Each host that did not end as asked gets the class of its first failure (license_rejected, ...)."""
-        from .improvement import classify_host
+        from .recovery import classify_host
 
         for host in self.hosts.values():
             cls = classify_host(host)

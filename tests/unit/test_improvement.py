@@ -9,18 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from integration_agent.catalog import Catalog
-from integration_agent.improvement import (
-    BY_ID,
-    CLASSES,
-    classify,
-    classify_host,
-    known_failures,
-    learn,
-    normalise,
-    retry_delays,
-    split_failure,
-)
+from integration_agent.improvement import known_failures, learn, normalise
 from integration_agent.knowledge import KnowledgeBase, load_document
+from integration_agent.recovery import BY_ID, CLASSES, classify, classify_host, retry_delays, split_failure
 
 REPO = Path(__file__).resolve().parents[2]
 
