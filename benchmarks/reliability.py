@@ -39,7 +39,7 @@ def main(extra: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="intagent-reliability-") as tmp:
         figures = Path(tmp) / "figures.json"
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CHECKS, *extra],
-                              cwd=REPO, env={**os.environ, "INTAGENT_FIGURES_FILE": str(figures)},
+                              cwd=REPO, env={**os.environ, "RELIABILITY_FIGURES_FILE": str(figures)},
                               capture_output=True, text=True, check=False)
         rows = json.loads(figures.read_text()) if figures.is_file() else []
     print(f"{'check':<28} {'figure':<66} value")

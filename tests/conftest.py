@@ -146,7 +146,7 @@ def lab(lab_settings) -> Iterator[object]:
 # -- reliability figures -------------------------------------------------------------------------------
 # The reliability checks record what they measured (hosts affected, residue, orphans, canary hits, time to
 # stop); the session prints one line per figure at its end, and writes them as JSON to the file named by
-# INTAGENT_FIGURES_FILE (benchmarks/reliability.py runs the checks and prints that table).
+# RELIABILITY_FIGURES_FILE (benchmarks/reliability.py runs the checks and prints that table).
 FIGURES: list[dict[str, object]] = []
 
 
@@ -164,7 +164,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.section("reliability figures")
     for row in sorted(FIGURES, key=lambda r: (str(r["check"]), str(r["what"]))):
         terminalreporter.write_line(f"{row['check']:<28} {row['what']:<66} {row['value']}")
-    out = os.environ.get("INTAGENT_FIGURES_FILE")
+    out = os.environ.get("RELIABILITY_FIGURES_FILE")
     if out:
         import json
 
