@@ -45,10 +45,6 @@ _FIELD_LINE = re.compile(r"^(class|strategy|digest): (\S+)\s*$", re.M)
 _UNINFORMATIVE = re.compile(r"^\s*(?:failed|unreachable|no result for this host.*)?\s*$", re.I)
 
 
-def scrub(text: str) -> str:
-    """``text`` with anything that looks like a secret masked (key=value, --token X, URL passwords, ...)."""
-    return mask_secret_text(text)
-
 
 def _anonymise(text: str, hosts: Iterable[str]) -> str:
     """Host names and IP addresses replaced, so that a note names no machine of the fleet."""
@@ -59,7 +55,7 @@ def _anonymise(text: str, hosts: Iterable[str]) -> str:
 
 def normalise(text: str, hosts: Iterable[str] = ()) -> str:
     """The part of a failure message that stays the same across hosts and runs (for deduplication)."""
-    text = _anonymise(scrub(text), hosts).lower()
+    text = _anonymise(mask_secret_text(text), hosts).lower()
     for pattern, replacement in _VOLATILE:
         text = pattern.sub(replacement, text)
     return text.strip(" .")
@@ -88,7 +84,8 @@ def _note(report: Any, cls: FailureClass, stage: str, task: str, example: str, p
           digest: str) -> tuple[str, str]:
     """Title and markdown body of the note recording one cause."""
     label = cls.id.replace("_", " ").capitalize()
-    title = scrub(f"{label} on {platform}: {task}" if task else f"{label} on {platform} during {stage}")[:120]
+    heading = f"{label} on {platform}: {task}" if task else f"{label} on {platform} during {stage}"
+    title = mask_secret_text(heading)[:120]
     quoted = "\n".join(f"    {line}" for line in example.splitlines() or [""])
     where = f'in the {stage or "unknown"} stage' + (f', task "{task}"' if task else "")
     body = (f"# {title}\n\n"
@@ -125,7 +122,7 @@ def learn(report: Any, kb: KnowledgeBase, *, platform: str = "debian-12") -> lis
         digest = failure_digest(integration.name, cls, platform, normalise(f"{task}: {message}", hosts))
         if digest in known:
             continue
-        example = _anonymise(scrub(message), hosts)[:1000]
+        example = _anonymise(mask_secret_text(message), hosts)[:1000]
         title, body = _note(report, cls, stage, _anonymise(task, hosts), example, platform, digest)
         written.append(kb.add_note(integration.name, title, body,
                                    source=f"intagent://runs/{report_field(report, 'run_id')}", applies_to=platform))

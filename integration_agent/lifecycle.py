@@ -418,7 +418,6 @@ class Lifecycle:
                 host.changed[stage] = outcome.changed
         if result.record_error:  # the executor stopped the playbook: what it does can no longer be recorded
             self.stop_reason = result.record_error
-            self.run.reserve.unlink(missing_ok=True)  # the room to record where the run stopped, and its report
             self.cancel.set()
         return result
 

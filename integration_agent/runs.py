@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import hashlib
@@ -63,7 +64,7 @@ class RunDir:
     @property
     def reserve(self) -> Path:
         """Room set aside on the runs folder's disk: when the disk fills up in the middle of a run, the journal
-        frees it to record where the run stopped (see :meth:`Journal.append`)."""
+        and :meth:`write_json` free it to record where the run stopped, and the report."""
         return self.path / RESERVE
 
     def keep_reserve(self) -> None:
@@ -136,9 +137,18 @@ class RunDir:
         return target
 
     def write_json(self, name: str, data: Any) -> Path:
+        """Write ``name`` whole (a temporary file, then a rename). On a full disk the run's reserve is freed
+        once to make the room, as for the journal (:meth:`Journal.append`)."""
         target = self.path / name
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+        text = json.dumps(data, indent=2, default=str)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not self.reserve.exists():
+                raise
+            self.reserve.unlink()
+            tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
         return target
 
