@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -121,6 +121,56 @@ class Source(_Strict):
     retrieved: str | None = None
 
 
+class Match(_Strict):
+    """One thing a host shows, for discovery; exactly one key is set."""
+
+    process: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:@+-]{1,64}$", description="A running process: its "
+                                "name as ps shows it (the kernel's comm, 15 characters at most) or its program's "
+                                "file name.")
+    package: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9+.-]{0,99}$",
+                                description="An installed package (dpkg).")
+    port: int | None = Field(None, ge=1, le=65535, description="A TCP port something listens on, on any address.")
+    unit: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:@-]{1,100}$",
+                             description="An active systemd unit; a name without a suffix means NAME.service.")
+    os_family: str | None = Field(None, pattern=r"^[A-Za-z]{2,20}$",
+                                  description="Ansible's os_family fact (Debian, RedHat, Suse...).")
+
+    @model_validator(mode="after")
+    def _one(self) -> Match:
+        given = [key for key, value in self.model_dump().items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"a discovery rule names exactly one of {', '.join(MATCH_KINDS)} (this one has "
+                             f"{', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(key for key, value in self.model_dump().items() if value is not None)
+
+    @property
+    def value(self) -> str | int:
+        value: str | int = getattr(self, self.kind)
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
+MATCH_KINDS = tuple(Match.model_fields)
+
+
+class Discovery(_Strict):
+    """When an integration is relevant to a host: one of ``any`` matches (or ``any`` is empty) and every one of
+    ``all`` does. An integration with no rule at all is never recommended; install it by name."""
+
+    any: list[Match] = Field([], description="The integration is relevant when one of these matches.")
+    all: list[Match] = Field([], description="...and only when every one of these matches too.")
+
+    @property
+    def empty(self) -> bool:
+        return not self.any and not self.all
+
+
 class Manifest(_Strict):
     """``knowledge/NAME/integration.yml``."""
 
@@ -141,6 +191,10 @@ class Manifest(_Strict):
     facts: list[Literal[FACT_SUBSETS]] = Field(  # type: ignore[valid-type]
         ["min"], min_length=1, description="The fact subsets the roles read (Ansible's gather_subset), gathered "
         "once per run: min holds the platform, distribution, architecture, Python and service manager.")
+    discovery: Discovery = Field(Discovery(), description="What makes the integration relevant to a host "
+                                 "(`intagent discover` recommends it there).")
+    requires: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        [], description="Integrations that must be installed and working on a host before this one.")
 
     @field_validator("parameters")
     @classmethod
@@ -168,6 +222,8 @@ class Manifest(_Strict):
         for index, argv in enumerate(self.commands):
             if not argv or not argv[0].startswith("/"):
                 raise ValueError(f"commands[{index}]: the program must be an absolute path")
+        if self.name in self.requires:
+            raise ValueError(f"requires: {self.name} cannot require itself")
         for name, param in self.parameters.items():
             for directory in param.within or []:
                 if not any(within(directory, p) for p in self.owns.paths):
@@ -227,6 +283,25 @@ def load_manifest(path: Path) -> Manifest:
     return manifest
 
 
+def _check_requirements(found: dict[str, Integration]) -> None:
+    """Every ``requires`` names a known integration, and no chain of them comes back to where it started."""
+    for integration in found.values():
+        for needed in integration.manifest.requires:
+            if needed not in found:
+                raise IntegrationError(f"{integration.knowledge_dir / 'integration.yml'}: requires: unknown "
+                                       f"integration {needed!r}", hint=f"known: {', '.join(sorted(found))}")
+
+    def walk(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            cycle = " -> ".join((*path[path.index(name):], name))
+            raise IntegrationError(f"{found[name].knowledge_dir / 'integration.yml'}: requires: a cycle ({cycle})")
+        for needed in found[name].manifest.requires:
+            walk(needed, (*path, name))
+
+    for name in found:
+        walk(name, ())
+
+
 def _roots(paths: Sequence[Path] = ()) -> list[tuple[Path, str]]:
     """The folders to search, in order, each with its origin: the project, ``paths``, then plugins."""
     roots = [(PROJECT_ROOT, "project")]
@@ -266,7 +341,25 @@ class Catalog:
             for manifest_path in sorted((root / "knowledge").glob("*/integration.yml")):
                 manifest = load_manifest(manifest_path)
                 found.setdefault(manifest.name, Integration(manifest, root, origin))
+        _check_requirements(found)
         return found
+
+    def install_order(self, names: Sequence[str]) -> list[str]:
+        """``names`` with every integration after the ones it requires (ties by name)."""
+        wanted = set(names)
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            for needed in sorted(self.get(name).manifest.requires):
+                if needed in wanted:
+                    visit(needed)
+            order.append(name)
+
+        for name in sorted(wanted):
+            visit(name)
+        return order
 
     def get(self, name: str) -> Integration:
         try:

@@ -59,7 +59,12 @@ class LabSettings(_Strict):
     debian_mirror: str | None = Field(None, description="Debian mirror for the base image; default: apt's own.")
     mirror_port: int = Field(8080, ge=1024, le=65535, description="Port of the package mirror on the bridge.")
     mirror_packages: list[str] = Field(
-        default_factory=lambda: ["prometheus-node-exporter", "zabbix-agent", "collectd-core", "hello"],
+        default_factory=lambda: [
+            "prometheus-node-exporter", "zabbix-agent", "collectd-core", "hello",
+            # The services that discovery finds, and their exporters.
+            "nginx", "mariadb-server", "postgresql", "redis-server", "prometheus-nginx-exporter",
+            "prometheus-mysqld-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter",
+        ],
         description="Debian packages (with their dependencies) served to lab hosts.",
     )
     boot_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a host to answer SSH.")
