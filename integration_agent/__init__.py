@@ -16,6 +16,7 @@ _EXPORTS = {
     "ping": ".api", "plan": ".api", "install": ".api", "verify": ".api", "uninstall": ".api",
     "run_action": ".api", "resume": ".api", "generate": ".api", "CustomStep": ".lifecycle", "StepView": ".lifecycle",
     "Catalog": ".catalog", "RunReport": ".lifecycle",
+    "discover": ".discovery", "install_recommended": ".discovery", "DiscoveryReport": ".discovery",
     "AnsibleOptions": ".ansible_env", "AnsibleSecrets": ".ansible_env",
 }
 

@@ -17,6 +17,7 @@ from ..errors import IntagentError, Interrupted
 from . import audit as audit_cli
 from . import catalog as catalog_cli
 from . import collection as collection_cli
+from . import discovery as discovery_cli
 from . import generation as generation_cli
 from . import knowledge as knowledge_cli
 from . import lab as lab_cli
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(lab_cli.app, name="lab")
 lifecycle_cli.register(app)
+discovery_cli.register(app)
 app.add_typer(runs_cli.app, name="runs")
 catalog_cli.register(app)
 generation_cli.register(app)

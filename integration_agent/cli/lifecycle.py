@@ -66,7 +66,7 @@ def _progress(stage: str, event: dict[str, Any], verbosity: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
+def stop_on_signals():
     """Ctrl-C and SIGTERM stop the Ansible run cleanly (the run is recorded as interrupted)."""
     cancel = threading.Event()
 
@@ -129,7 +129,7 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
     ask = action in _QUESTIONS and not yes and not as_json and interactive()
     confirm = functools.partial(_confirm, action) if ask else None
     verbosity = ansible.verbosity
-    with _stop_on_signals() as cancel:
+    with stop_on_signals() as cancel:
         report = run_action(
             action, name, inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
             on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
@@ -139,6 +139,39 @@ def _run(ctx: typer.Context, action: str, name: str, inventory: list[Path], limi
         print_json(report.to_json())
     else:
         print_report(report)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def _run_recommended(ctx: typer.Context, inventory: list[Path], limit: str | None, variables: list[str] | None,
+                     as_json: bool, yes: bool, *, ansible: AnsibleOptions, ansible_secrets: AnsibleSecrets,
+                     rollout: dict[str, Any]) -> None:
+    """``install --recommended``: the discovery table, each integration's install, then who got what."""
+    from ..discovery import install_recommended
+    from .discovery import print_discovery, print_recommended
+    from .output import print_json, print_report
+
+    ask = not yes and not as_json and interactive()
+    verbosity = ansible.verbosity
+
+    def discovered(report) -> bool:
+        if not as_json:
+            print_discovery(report)
+        return not ask or not report.recommended() or typer.confirm(
+            "Install what is recommended (each integration is planned and asked about again)?", default=False)
+
+    with stop_on_signals() as cancel:
+        report = install_recommended(
+            inventory, limit=limit, variables=variables or (), settings=state(ctx).settings(),
+            on_event=lambda stage, event: _progress(stage, event, verbosity), prompt=_prompt_secret,
+            cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets, on_discovered=discovered,
+            confirm=functools.partial(_confirm, "install") if ask else None, **rollout)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        for run in report.runs:
+            print_report(run)
+        print_recommended(report)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
@@ -156,14 +189,28 @@ def register(app: typer.Typer) -> None:
 
     @app.command("install")
     @ansible_flags
-    def install(ctx: typer.Context, name: str, inventory: InventoryOpt, limit: LimitOpt = None,
-                var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
+    def install(ctx: typer.Context, inventory: InventoryOpt,
+                name: Annotated[str | None, typer.Argument(
+                    metavar="NAME", help="The integration (or --recommended).")] = None,
+                limit: LimitOpt = None, var: VarOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
                 generate: GenerateOpt = False, batch: BatchOpt = None, max_fail: MaxFailOpt = None,
                 plan: Annotated[Path | None, typer.Option(
                     "--plan", help="Apply exactly a plan saved with plan --out, or refuse (exit 7).")] = None,
+                recommended: Annotated[bool, typer.Option(
+                    "--recommended", help="Instead of NAME: discover, then install on each host what discovery "
+                    "recommends, dependencies first (--var NAME.KEY=VALUE).")] = False,
                 **ansible: Any) -> None:
         """Plan, apply, verify; hosts that fail apply or verify are rolled back with uninstall. With --batch,
         batch by batch: a batch that fails beyond --max-fail stops the rollout before the next one."""
+        if recommended == (name is not None):
+            raise typer.BadParameter("give an integration NAME or --recommended (one of them)")
+        if recommended:
+            if generate or plan is not None:
+                raise typer.BadParameter("--recommended installs curated roles without --generate or --plan")
+            _run_recommended(ctx, inventory, limit, var, as_json, yes, rollout=_rollout_flags(batch, max_fail),
+                             **ansible)
+            return
+        assert name is not None
         _run(ctx, "install", name, inventory, limit, var, as_json, yes, generate,
              rollout=_rollout_flags(batch, max_fail), saved_plan=plan, **ansible)
 
@@ -190,7 +237,7 @@ def register(app: typer.Typer) -> None:
         from ..api import resume as resume_api
         from .output import print_json, print_report
 
-        with _stop_on_signals() as cancel:
+        with stop_on_signals() as cancel:
             report = resume_api(run_id, settings=state(ctx).settings(), on_event=_progress, cancel=cancel,
                                 ansible_secrets=become_and_vault_secrets())
         print_json(report.to_json()) if as_json else print_report(report)

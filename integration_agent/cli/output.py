@@ -42,14 +42,14 @@ _HOST_STYLE = {"installed": "green", "verified": "green", "uninstalled": "green"
                "ok": "green", "partial": "yellow", "declined": "yellow", "interrupted": "magenta"}
 
 
-def _styled(status: str) -> Text:
+def styled(status: str) -> Text:
     return Text(status, style=_HOST_STYLE.get(status, ""))
 
 
 def print_plan(hosts) -> None:
     """What check mode predicts per host: changed tasks (with diffs) and what it cannot predict."""
     for name, host in sorted(hosts.items()):
-        console.print(Text.assemble((name, "bold"), ": ", _styled(host.status)))
+        console.print(Text.assemble((name, "bold"), ": ", styled(host.status)))
         for change in host.changes:
             console.print(f"  would change: {change['task']}", markup=False, highlight=False)
             for line in _diff_lines(change.get("diff"))[:20]:
@@ -89,7 +89,7 @@ def print_report(report) -> None:
                       caption=Text(f"run {report.run_id} · {report.run_dir}"))
     for name, host in sorted(report.hosts.items()):
         changed = " ".join(f"{stage}={n}" for stage, n in host.changed.items())
-        table.add_row(Text(name), _styled(host.status), changed, Text(_evidence(host.evidence)),
+        table.add_row(Text(name), styled(host.status), changed, Text(_evidence(host.evidence)),
                       Text("; ".join(host.failures[:3])))
     console.print(table)
     if report.batches is not None:
@@ -103,7 +103,7 @@ def print_batches(rollout: dict[str, Any], batches: list[dict[str, Any]]) -> Non
                else f"max-fail {rollout.get('max_fail', 0):g}% per batch")
     table = new_table("batch", "status", "hosts", title="rollout", caption=Text(caption))
     for batch in batches:
-        table.add_row(str(batch["index"]), _styled(batch["status"]), Text(", ".join(batch["hosts"])))
+        table.add_row(str(batch["index"]), styled(batch["status"]), Text(", ".join(batch["hosts"])))
     console.print(table)
 
 

@@ -11,7 +11,7 @@ import integration_agent
 PACKAGE = Path(integration_agent.__file__).parent
 # Highest first; a module may import only from its own layer or the layers below.
 TOP = {"integration_agent.cli", "integration_agent.evaluate", "integration_agent.__main__"}
-API = {"integration_agent.api", "integration_agent.audit"}
+API = {"integration_agent.api", "integration_agent.audit", "integration_agent.discovery"}
 COORDINATOR = {"integration_agent.lifecycle", "integration_agent.savedplan"}  # the step table, the saved plan
 
 
