@@ -72,6 +72,13 @@ def register(app: typer.Typer) -> None:
                               ("users", owns.users), ("ports", owns.ports)):
             if values:
                 console.print(f"owns {label}: {', '.join(map(str, values))}", highlight=False, markup=False)
+        rules = manifest.discovery
+        if not rules.empty:
+            parts = ([f"any of: {', '.join(map(str, rules.any))}"] if rules.any else []) + (
+                [f"all of: {', '.join(map(str, rules.all))}"] if rules.all else [])
+            console.print(f"recommended where: {'; '.join(parts)}", highlight=False, markup=False)
+        if manifest.requires:
+            console.print(f"requires: {', '.join(manifest.requires)}", highlight=False, markup=False)
         for source in manifest.sources:
             console.print(f"source: {source.title} <{source.url}> ({source.retrieved or 'undated'})",
                           highlight=False, markup=False)

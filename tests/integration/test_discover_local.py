@@ -57,3 +57,10 @@ def test_discover_off_a_terminal_prints_a_plain_table(tmp_path, isolated_env):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "discover: ok" in proc.stdout and "node_exporter (os_family is Debian)" in proc.stdout
     assert "\x1b[" not in proc.stdout
+
+
+def test_show_names_the_discovery_rules(isolated_env):
+    proc = run_cli("show", "node_exporter", env=isolated_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "recommended where: any of: os_family Debian" in proc.stdout
+    assert "recommended where" not in run_cli("show", "infra_agent", env=isolated_env).stdout
