@@ -99,7 +99,7 @@ def test_discover_recommends_the_exporters_of_the_services_and_changes_nothing(f
         assert found["installed"] == []
     assert "nginx" in report["hosts"]["lab1"]["services"] and 80 in report["hosts"]["lab1"]["ports"]
     assert {"postgresql@15-main", "redis-server"} <= set(report["hosts"]["lab3"]["services"])
-    assert {h: changed(fleet, h, before[h]) for h in HOSTS} == dict.fromkeys(HOSTS, [])
+    assert {h: changed(fleet, h, before[h]) for h in HOSTS} == {h: [] for h in HOSTS}
 
 
 def test_install_recommended_installs_exactly_that_and_discover_then_shows_it_verified(fleet, isolated_env):
