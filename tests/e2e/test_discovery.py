@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import SNAPSHOT_SKIP, run_cli, ssh
 from tests.fixtures.newrelic_standin import build_standin_deb
-from tests.fixtures.nri_redis_standin import build_nri_redis_deb
+from tests.fixtures.nri_redis_standin import build_standin_deb as build_nri_redis_deb
 
 pytestmark = pytest.mark.lab
 SERVICES = {"lab1": ["nginx"], "lab2": ["mariadb-server"], "lab3": ["postgresql", "redis-server"], "lab4": []}
