@@ -40,6 +40,7 @@ from .journal import (
     StepStarted,
 )
 from .params import ResolvedParams
+from .recovery import BY_ID, classify, classify_host, retry_delays, rollbacks
 from .render import entry_playbook
 from .rollout import RolloutPlan
 from .runs import REPORT, RunDir
@@ -467,8 +468,6 @@ class Lifecycle:
             host.status, host.needs_rollback = HostStatus.FAILED, action == "install"
 
     def _stage_apply(self, action: str) -> None:
-        from .recovery import BY_ID, classify, retry_delays
-
         hosts = self._in_play()
         delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
         touched: set[str] = set()  # hosts an attempt changed: only they need a rollback if the lock never frees
@@ -527,13 +526,13 @@ class Lifecycle:
         result = self._run("recover", hosts)
         if result is None:
             return
+        found = rollbacks([h.host for h in hosts], result)
         for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if outcome is not None and outcome.succeeded:
+            if found[host.host].rolled_back:
                 host.status = HostStatus.ROLLED_BACK
             else:
                 host.rollback_failed = True
-                host.failures.extend(f"recover: {f}" for f in (outcome.failures if outcome else ["no result"]))
+                host.failures.extend(found[host.host].failures)
 
     def _stage_learn(self, action: str) -> None:
         """Failures become knowledge: classified, de-duplicated notes for the integration (never fatal)."""
@@ -600,8 +599,6 @@ class Lifecycle:
 
     def _classify(self) -> None:
         """Each host that did not end as asked gets the class of its first failure (license_rejected, ...)."""
-        from .recovery import classify_host
-
         for host in self.hosts.values():
             cls = classify_host(host)
             host.cause = cls.id if cls is not None else None
