@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .executor import PlaybookRun
 from .status import HostStatus
+
+if TYPE_CHECKING:  # only its type: the policy stays importable without the executor
+    from .executor import PlaybookRun
 
 
 @dataclass(frozen=True)
