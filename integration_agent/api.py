@@ -20,7 +20,7 @@ from .inventory import Inventories, InventoryView, inspect_inventory, require_va
 from .locks import HostLocks
 from .render import render
 from .rollout import Batch, Rollout, RolloutPlan
-from .runs import REPORT, REQUEST, RunDir, new_run_id
+from .runs import REPORT, RunDir, RunRequest, new_run_id
 from .savedplan import SavedPlan
 from .scratch import Scratch
 from .secrets import MASK
@@ -63,10 +63,8 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     targets = resolve_hosts(inventory, limit, options=ansible, secrets=ansible_secrets, scratch=scratch)
     _refuse_secrets_on_disk(scratch, {}, ansible_secrets)
     run = RunDir.create(settings.runs_dir)
-    run.write_json(REQUEST, {"action": "ping", "inventory": [str(p.resolve()) for p in sources(inventory)],
-                                    "limit": limit, "targets": targets,
-                                    "ansible": (ansible or AnsibleOptions()).recorded(),
-                                    "created": datetime.now(UTC).isoformat()})
+    run.write_request(RunRequest.new(action="ping", inventory=[str(p.resolve()) for p in sources(inventory)],
+                                     limit=limit, targets=targets, ansible=(ansible or AnsibleOptions()).recorded()))
     playbook = run.playbook("ping.yml", render("ping.yml.j2"))
     result = make_executor(settings, ansible, ansible_secrets, scratch).run(
         playbook, sources(inventory), limit=limit, events_file=run.events_file, on_event=on_event, cancel=cancel)
@@ -158,21 +156,22 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
     planned = rollout.plan(targets)
     with _locks(settings).hold(targets if changes_hosts else (), run_id):
         run = RunDir.create(settings.runs_dir, run_id)
-        record = {
-            "action": action, "integration": found.name, "inventory": [str(p.resolve()) for p in sources(inventory)],
-            "limit": limit, "targets": targets, "parameters": params.recorded(), "ansible": ansible.recorded(),
-            "created": datetime.now(UTC).isoformat(), "source": found.origin, "generation": generated,
-        }
-        if planned.batched:
-            record["rollout"] = planned.to_record()  # resume continues with these very batches
-        if saved is not None:
-            record["saved_plan"] = asdict(saved)  # resume holds the run to it too
+        created = datetime.now(UTC).isoformat()
         lifecycle = _lifecycle(found, sources(inventory), targets, params, run, settings, limit=limit,
                                on_event=on_event, confirm=confirm, cancel=cancel, steps=tuple(steps),
                                ansible=ansible, ansible_secrets=ansible_secrets, rollout=planned, scratch=scratch,
                                saved=saved)
-        record["fingerprint"] = lifecycle.fingerprint  # resume refuses content that changed since
-        run.write_json(REQUEST, record)
+        # Resume continues with the very batches, holds the run to its saved plan and refuses content
+        # changed since (the fingerprint); only a rolling run has a rollout, only install --plan a saved plan.
+        optional: dict[str, Any] = {}
+        if planned.batched:
+            optional["rollout"] = planned.to_record()
+        if saved is not None:
+            optional["saved_plan"] = asdict(saved)
+        run.write_request(RunRequest(
+            action=action, integration=found.name, inventory=[str(p.resolve()) for p in sources(inventory)],
+            limit=limit, targets=targets, parameters=params.recorded(), ansible=ansible.recorded(), created=created,
+            source=found.origin, generation=generated, fingerprint=lifecycle.fingerprint, **optional))
         with run.owned():
             _record_marker(run, lifecycle)
             report = lifecycle.execute(action)
@@ -350,9 +349,8 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     generation = build(found, settings, llm=llm, platform=platform, check_mode=gates.check_mode,
                        sandbox=gates.sandbox)
     run = RunDir.create(settings.runs_dir)
-    run.write_json(REQUEST, {"action": "generate", "integration": integration, "platform": platform,
-                                    "inventory": str(inventory) if inventory else None, "limit": limit,
-                                    "targets": [], "created": datetime.now(UTC).isoformat()})
+    run.write_request(RunRequest.new(action="generate", integration=integration, platform=platform,
+                                     inventory=str(inventory) if inventory else None, limit=limit, targets=[]))
     export(generation, run.path / "generated")
     report = {**generation.report(), "sandbox": "passed" if sandboxed else "skipped", "status": "ok", "exit_code": 0,
               "run_id": run.id, "run_dir": str(run.path)}
@@ -379,7 +377,7 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
     run = RunDir.open(settings.runs_dir, run_id)
     require_free_space(settings.runs_dir)
     run.keep_reserve()  # a run stopped by a full disk used its reserve to record where it stopped
-    request = run.read_json(REQUEST) or {}
+    request = run.request()
     state = run.journal.state()
     if state.status in ("requested", "running"):
         if run.has_owner():
@@ -387,31 +385,34 @@ def resume(run_id: str, *, settings: Settings | None = None, on_event: StageEven
         state = _record_crash(run, scratch or Scratch.for_settings(settings))
     if state.status != "interrupted":
         raise ConfigError(f"run {run_id} is {state.status}, not interrupted: nothing to resume")
-    action = request["action"]
-    found = (catalog or Catalog.for_settings(settings)).get(request["integration"])
+    if request.action is None or request.integration is None or request.inventory is None:
+        raise ConfigError(f"run {run_id}: its request.json names no action, integration or inventory: "
+                          "nothing to resume")
+    action = request.action
+    found = (catalog or Catalog.for_settings(settings)).get(request.integration)
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role to resume with")
-    ansible = AnsibleOptions.from_record(request.get("ansible") or {})
-    recorded_inventory = request["inventory"]
+    ansible = AnsibleOptions.from_record(request.ansible or {})
+    recorded_inventory = request.inventory
     inventory = [Path(p) for p in ([recorded_inventory] if isinstance(recorded_inventory, str) else recorded_inventory)]
     scratch = scratch or Scratch.for_settings(settings)
-    view = inspect_inventory(inventory, request.get("limit"), options=ansible, secrets=ansible_secrets, scratch=scratch)
+    view = inspect_inventory(inventory, request.limit, options=ansible, secrets=ansible_secrets, scratch=scratch)
     provided = view.defined_everywhere(found.role_var(n) for n in found.manifest.parameters)
     secrets = resolve(found, (), require=action in ("plan", "install"), provided=provided).secrets
     _refuse_secrets_on_disk(scratch, secrets, ansible_secrets)
-    recorded = {k: v for k, v in (request.get("parameters") or {}).items() if k not in secrets and v != MASK}
+    recorded = {k: v for k, v in request.parameters.items() if k not in secrets and v != MASK}
     params = ResolvedParams(recorded, secrets)
     secret_vars = [found.role_var(n) for n, p in found.manifest.parameters.items() if p.secret]
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
     targets = view.hosts
-    rollout = RolloutPlan.from_record(request["rollout"]) if request.get("rollout") else None
+    rollout = RolloutPlan.from_record(request.rollout) if request.rollout else None
     point = resume_point(action, state)
     with _locks(settings).hold(targets if action in ("install", "uninstall") else (), run.id):
-        saved = SavedPlan(**request["saved_plan"]) if request.get("saved_plan") else None
-        lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.get("limit"),
+        saved = SavedPlan(**request.saved_plan) if request.saved_plan else None
+        lifecycle = _lifecycle(found, inventory, targets, params, run, settings, limit=request.limit,
                                on_event=on_event, cancel=cancel, ansible=ansible, ansible_secrets=ansible_secrets,
                                rollout=rollout, scratch=scratch, saved=saved)
-        if request.get("fingerprint") and lifecycle.fingerprint != request["fingerprint"]:
+        if request.fingerprint and lifecycle.fingerprint != request.fingerprint:
             raise ValidationFailed(f"run {run_id}: the role, its entry playbooks or its parameters changed since it "
                                    "started: nothing was resumed", hint="start a new run")
         for host, status in state.hosts.items():

@@ -32,6 +32,7 @@ from .mitogen import strategy_env as mitogen_env
 from .paths import ANSIBLE_CFG, ROLES_DIR
 from .scratch import Scratch
 from .secrets import Redactor
+from .status import HostStatus
 
 MARKER_ENV = "INTAGENT_RUN_MARKER"
 EventSink = Callable[[dict[str, Any]], None]
@@ -110,6 +111,30 @@ class PlaybookRun:
     @property
     def failed_hosts(self) -> list[str]:
         return sorted(h for h, r in self.hosts.items() if not r.succeeded)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What one playbook run says of one host: whether it succeeded, the status that alone decides (``failed``
+    or ``unknown`` when the run has no result for it, ``unreachable``), and its failures labelled by stage."""
+
+    succeeded: bool
+    status: HostStatus | None = None
+    failures: tuple[str, ...] = ()
+
+
+def settle(outcome: HostRun | None, result: PlaybookRun, stage: str) -> Settled:
+    """How ``outcome`` (a host's part of ``result``, None when it has none) came out of ``stage``."""
+    if outcome is None:
+        why = "interrupted" if not result.completed else "skipped it"
+        return Settled(False, HostStatus.UNKNOWN if not result.completed else HostStatus.FAILED,
+                       (f"{stage}: no result for this host (run {why})",))
+    failures = tuple(f"{stage}: {f}" for f in outcome.failures)
+    if outcome.unreachable:
+        return Settled(False, HostStatus.UNREACHABLE, failures)
+    if not outcome.succeeded:
+        return Settled(False, None, failures)
+    return Settled(True)
 
 
 @dataclass

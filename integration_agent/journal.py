@@ -24,11 +24,13 @@ import hashlib
 import json
 import logging
 import os
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Self, cast
 
 from .errors import IntagentError
 from .status import HostStatus
@@ -47,8 +49,83 @@ class JournalError(IntagentError):
 
 # -- messages ---------------------------------------------------------------------------------------
 
+class Record:
+    """A frozen dataclass written as a JSON object and read back, by one converter for every message.
+
+    ``to_dict`` gives the fields in their order (``type`` first for a message; tuples as lists, nested
+    records as objects); a field with ``metadata={"omit_empty": True}`` is left out while empty.
+    ``from_dict`` reads them back by their types: a field missing or null (or empty, for an ``omit_empty``
+    one) takes its default (None where it may be None), and values are converted to the field's type, so
+    older lines still read.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        kind = getattr(type(self), "TYPE", None)
+        body: dict[str, Any] = {"type": kind} if kind else {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]  # every Record is a dataclass
+            value = getattr(self, f.name)
+            if not (f.metadata.get("omit_empty") and not value):
+                body[f.name] = _plain(value)
+        return body
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        hints = _hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            raw = data.get(f.name)
+            if f.metadata.get("omit_empty") and not raw:
+                raw = None  # empty is as good as left out
+            if raw is not None:
+                values[f.name] = _typed(hints[f.name], raw)
+            elif type(None) in typing.get_args(hints[f.name]):
+                values[f.name] = f.default if f.default is not dataclasses.MISSING else None
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise KeyError(f.name)
+        return cls(**values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls`` (the module's annotations are strings), once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _typed(hint: Any, raw: Any) -> Any:
+    """``raw`` (not None) as a value of the type ``hint``: str, int, bool, a record, or a tuple, dict or
+    optional of those."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return _typed(next(a for a in args if a is not type(None)), raw)
+    if origin is tuple:
+        return tuple(_typed(args[0], v) for v in raw)
+    if origin is dict or hint is dict:
+        if args and isinstance(args[1], type) and issubclass(args[1], Record):
+            return {str(k): args[1].from_dict(v) for k, v in raw.items()}
+        return dict(raw)
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_dict(raw)
+    if hint in (str, int, bool):
+        return hint(raw)
+    return raw
+
+
 @dataclass(frozen=True)
-class HostOutcome:
+class HostOutcome(Record):
     """How one host came out of one step."""
 
     status: str
@@ -56,126 +133,67 @@ class HostOutcome:
     failures: tuple[str, ...] = ()
     evidence: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "changed": self.changed, "failures": list(self.failures),
-                "evidence": self.evidence}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HostOutcome:
-        return cls(status=str(data["status"]), changed=int(data.get("changed") or 0),
-                   failures=tuple(str(f) for f in data.get("failures") or ()),
-                   evidence=dict(data["evidence"]) if data.get("evidence") is not None else None)
-
 
 @dataclass(frozen=True)
-class RunRequested:
+class RunRequested(Record):
     """A run was asked for. ``parameters`` are already redacted by the caller."""
 
     TYPE: ClassVar[str] = "run_requested"
     action: str
-    integration: str
-    targets: tuple[str, ...]
+    integration: str = ""
+    targets: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "action": self.action, "integration": self.integration,
-                "targets": list(self.targets), "parameters": dict(self.parameters)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunRequested:
-        return cls(action=str(data["action"]), integration=str(data.get("integration") or ""),
-                   targets=tuple(str(t) for t in data.get("targets") or ()),
-                   parameters=dict(data.get("parameters") or {}))
 
 
 @dataclass(frozen=True)
-class StepStarted:
+class StepStarted(Record):
     """A step of the run starts on ``hosts``."""
 
     TYPE: ClassVar[str] = "step_started"
     step: str
     hosts: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepStarted:
-        return cls(step=str(data["step"]), hosts=tuple(str(h) for h in data.get("hosts") or ()))
-
 
 @dataclass(frozen=True)
-class StepFinished:
+class StepFinished(Record):
     """A step finished; the outcome of each host it ran on."""
 
     TYPE: ClassVar[str] = "step_finished"
     step: str
     hosts: dict[str, HostOutcome] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "step": self.step, "hosts": {h: o.to_dict() for h, o in self.hosts.items()}}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepFinished:
-        return cls(step=str(data["step"]),
-                   hosts={str(h): HostOutcome.from_dict(o) for h, o in (data.get("hosts") or {}).items()})
-
 
 @dataclass(frozen=True)
-class RunFinished:
+class RunFinished(Record):
     """The run ended with this status and exit code."""
 
     TYPE: ClassVar[str] = "run_finished"
     status: str
     exit_code: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "status": self.status, "exit_code": self.exit_code}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunFinished:
-        return cls(status=str(data["status"]), exit_code=int(data["exit_code"]))
-
 
 @dataclass(frozen=True)
-class RunInterrupted:
+class RunInterrupted(Record):
     """The run stopped during ``step`` (None: between steps); where ``hosts`` stand is unknown."""
 
     TYPE: ClassVar[str] = "run_interrupted"
     step: str | None
     hosts: tuple[str, ...] = ()
-    reason: str | None = None  # why, when it was not a signal (a full disk under the runs folder)
-
-    def to_dict(self) -> dict[str, Any]:
-        body = {"type": self.TYPE, "step": self.step, "hosts": list(self.hosts)}
-        return {**body, "reason": self.reason} if self.reason else body
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunInterrupted:
-        step = data.get("step")
-        return cls(step=str(step) if step is not None else None,
-                   hosts=tuple(str(h) for h in data.get("hosts") or ()),
-                   reason=str(data["reason"]) if data.get("reason") else None)
+    # Why, when it was not a signal (a full disk under the runs folder); written only then.
+    reason: str | None = field(default=None, metadata={"omit_empty": True})
 
 
 @dataclass(frozen=True)
-class BatchStarted:
+class BatchStarted(Record):
     """Batch ``index`` (from 1) of a rolling run starts on ``hosts``."""
 
     TYPE: ClassVar[str] = "batch_started"
     index: int
     hosts: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "index": self.index, "hosts": list(self.hosts)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BatchStarted:
-        return cls(index=int(data["index"]), hosts=tuple(str(h) for h in data.get("hosts") or ()))
-
 
 @dataclass(frozen=True)
-class BatchFinished:
+class BatchFinished(Record):
     """Batch ``index`` ended: ``status`` ok, partial (failures within max-fail), failed (more failures than
     max-fail) or declined (its plan was not confirmed); ``failed`` are its hosts that did not end as asked.
     ``stopped``: the rollout ends here, for ``reason``; no later batch is touched."""
@@ -188,32 +206,14 @@ class BatchFinished:
     stopped: bool = False
     reason: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "index": self.index, "hosts": list(self.hosts), "status": self.status,
-                "failed": list(self.failed), "stopped": self.stopped, "reason": self.reason}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BatchFinished:
-        return cls(index=int(data["index"]), hosts=tuple(str(h) for h in data.get("hosts") or ()),
-                   status=str(data.get("status") or "ok"), failed=tuple(str(h) for h in data.get("failed") or ()),
-                   stopped=bool(data.get("stopped")), reason=str(data.get("reason") or ""))
-
 
 @dataclass(frozen=True)
-class Note:
+class Note(Record):
     """Free text worth keeping in the history (a decision, a skipped step, a resume)."""
 
     TYPE: ClassVar[str] = "note"
     step: str | None
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "step": self.step, "text": self.text}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Note:
-        step = data.get("step")
-        return cls(step=str(step) if step is not None else None, text=str(data.get("text") or ""))
+    text: str = ""
 
 
 Message = (RunRequested | StepStarted | StepFinished | RunFinished | RunInterrupted | BatchStarted | BatchFinished

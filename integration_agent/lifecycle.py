@@ -25,7 +25,7 @@ from typing import Any
 
 from .catalog import ENTRY_POINTS, Integration
 from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
-from .executor import Executor, HostRun, PlaybookRun
+from .executor import Executor, HostRun, PlaybookRun, settle
 from .journal import (
     BatchFinished,
     BatchStarted,
@@ -40,12 +40,14 @@ from .journal import (
     StepStarted,
 )
 from .params import ResolvedParams
+from .recovery import BY_ID, classify, classify_host, retry_delays, rollbacks
 from .render import entry_playbook
 from .rollout import RolloutPlan
 from .runs import REPORT, RunDir
 from .savedplan import SavedPlan, planned_tasks
 from .secrets import Redactor
 from .status import OUT_OF_PLAY, UNSETTLED, HostStatus, RunStatus
+from .verifier import verdicts
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "plan": ("plan",),
@@ -423,19 +425,11 @@ class Lifecycle:
 
     def _settle(self, host: HostReport, outcome: HostRun | None, result: PlaybookRun, stage: str) -> bool:
         """Record a host's failure in ``stage``; return True when the host succeeded."""
-        if outcome is None:
-            host.status = HostStatus.UNKNOWN if not result.completed else HostStatus.FAILED
-            why = "interrupted" if not result.completed else "skipped it"
-            host.failures.append(f"{stage}: no result for this host (run {why})")
-            return False
-        if outcome.unreachable:
-            host.status = HostStatus.UNREACHABLE
-            host.failures.extend(f"{stage}: {f}" for f in outcome.failures)
-            return False
-        if not outcome.succeeded:
-            host.failures.extend(f"{stage}: {f}" for f in outcome.failures)
-            return False
-        return True
+        settled = settle(outcome, result, stage)
+        if settled.status is not None:
+            host.status = settled.status
+        host.failures.extend(settled.failures)
+        return settled.succeeded
 
     def _check_mode(self, hosts: list[HostReport], label: str, stage: str = "plan") -> list[HostReport]:
         """Check-mode run of ``stage`` (the plan, or uninstall's preview): hosts become planned or unchanged;
@@ -474,8 +468,6 @@ class Lifecycle:
             host.status, host.needs_rollback = HostStatus.FAILED, action == "install"
 
     def _stage_apply(self, action: str) -> None:
-        from .recovery import BY_ID, classify, retry_delays
-
         hosts = self._in_play()
         delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
         touched: set[str] = set()  # hosts an attempt changed: only they need a rollback if the lock never frees
@@ -514,18 +506,19 @@ class Lifecycle:
                 hosts = []
 
     def _stage_verify(self, action: str) -> None:
+        """The verifier's verdict on each host in play; an install rolls back the hosts that failed it."""
         hosts = self._in_play()
         result = self._run("verify", hosts)
         if result is None:
             return
+        found = verdicts([h.host for h in hosts], result)
         for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if outcome is not None:
-                host.evidence = outcome.evidence
-            if self._settle(host, outcome, result, "verify"):
-                host.status = HostStatus.VERIFIED
-            elif host.status not in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):
-                host.status = HostStatus.FAILED
+            verdict = found[host.host]
+            if verdict.answered:
+                host.evidence = verdict.evidence
+            host.status = verdict.status
+            host.failures.extend(verdict.failures)
+            if verdict.status == HostStatus.FAILED:
                 host.needs_rollback = action == "install"
 
     def _stage_recover(self, action: str) -> None:
@@ -533,13 +526,13 @@ class Lifecycle:
         result = self._run("recover", hosts)
         if result is None:
             return
+        found = rollbacks([h.host for h in hosts], result)
         for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if outcome is not None and outcome.succeeded:
+            if found[host.host].rolled_back:
                 host.status = HostStatus.ROLLED_BACK
             else:
                 host.rollback_failed = True
-                host.failures.extend(f"recover: {f}" for f in (outcome.failures if outcome else ["no result"]))
+                host.failures.extend(found[host.host].failures)
 
     def _stage_learn(self, action: str) -> None:
         """Failures become knowledge: classified, de-duplicated notes for the integration (never fatal)."""
@@ -606,8 +599,6 @@ class Lifecycle:
 
     def _classify(self) -> None:
         """Each host that did not end as asked gets the class of its first failure (license_rejected, ...)."""
-        from .recovery import classify_host
-
         for host in self.hosts.values():
             cls = classify_host(host)
             host.cause = cls.id if cls is not None else None

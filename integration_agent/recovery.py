@@ -5,17 +5,21 @@ A failure is one line of a host's report, ``"<stage>: <task>: <message>"`` (see 
 transient failure (a package manager lock) with backoff (:func:`retry_delays`), roll back a persistent one,
 stop and change nothing on an environmental cause (the repository unreachable), or mark the host unknown
 (unreachable or interrupted: never rolled back). :func:`classify_host` names the cause of a host's outcome,
-the ``cause`` of its report. The improvement agent turns the same classes into knowledge (``improvement.py``).
+the ``cause`` of its report. :func:`rollbacks` reads the run of the uninstall entry point that rolls hosts
+back. The improvement agent turns the same classes into knowledge (``improvement.py``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .status import HostStatus
+
+if TYPE_CHECKING:  # only its type: the policy stays importable without the executor
+    from .executor import PlaybookRun
 
 
 @dataclass(frozen=True)
@@ -138,3 +142,24 @@ def retry_delays(cls: FailureClass, attempts: int = 3, base: float = 2.0) -> lis
     if attempts < 0 or base <= 0:
         raise ValueError("attempts must be >= 0 and base > 0")
     return [base * 2 ** n for n in range(attempts)] if cls.transient else []
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """How rolling one host back (the uninstall entry point) went."""
+
+    rolled_back: bool
+    failures: tuple[str, ...] = ()  # why not, labelled "recover: ..."
+
+
+def rollbacks(hosts: Iterable[str], result: PlaybookRun) -> dict[str, Rollback]:
+    """The rollback of each of ``hosts`` from ``result``, the run of the uninstall entry point on them."""
+    found = {}
+    for host in hosts:
+        outcome = result.hosts.get(host)
+        if outcome is not None and outcome.succeeded:
+            found[host] = Rollback(True)
+        else:
+            found[host] = Rollback(False, tuple(f"recover: {f}" for f in (outcome.failures if outcome else
+                                                                           ["no result"])))
+    return found

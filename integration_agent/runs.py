@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from .errors import ConfigError
 from .secrets import Redactor, mask_json_text, secret_values
 
@@ -34,6 +36,53 @@ OWNER_LOCK = "owner.lock"  # flock-held by the process running the run
 MARKER_FILE = "marker"  # the run marker its Ansible processes carry (see executor.MARKER_ENV)
 RESERVE = "reserve"  # room the journal frees to record where a run stopped on a full disk
 RESERVE_BYTES = 256 * 1024
+
+
+class RunRequest(BaseModel):
+    """What was asked of a run: its ``request.json``, written when the run starts and read by resume, the run
+    history and promotion.
+
+    One shape for every kind of run; a field is written only when the run set it (a ping has no integration,
+    parameters or source; a generation has its platform; a rolling run its ``rollout``; ``install --plan``
+    its ``saved_plan``), in the order of the fields below. Fields of records this version does not know are
+    kept.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    action: str | None = None  # plan, install, verify, uninstall, ping or generate
+    integration: str | None = None
+    platform: str | None = None  # generate: the platform the plan was generated for
+    inventory: list[str] | str | None = None  # the inventory sources (resolved paths); generate: one, or None
+    limit: str | None = None
+    targets: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)  # secrets masked
+    ansible: dict[str, Any] | None = None  # AnsibleOptions.recorded()
+    created: str | None = None  # ISO time, UTC
+    source: str | None = None  # where the integration comes from: "project" or its distribution
+    generation: dict[str, Any] | None = None  # the generation report of a generated run
+    rollout: dict[str, Any] | None = None  # RolloutPlan.to_record(): resume continues with these batches
+    saved_plan: dict[str, Any] | None = None  # the saved plan the run applies: resume holds it to it too
+    fingerprint: str | None = None  # of the content that ran: resume refuses content changed since
+
+    @classmethod
+    def new(cls, **fields: Any) -> RunRequest:
+        """A request created now (``created`` set) with ``fields``."""
+        return cls(**fields, created=datetime.now(UTC).isoformat())
+
+    def record(self) -> dict[str, Any]:
+        """The JSON object of ``request.json``: the fields that were set."""
+        return self.model_dump(exclude_unset=True)
+
+    @classmethod
+    def read(cls, data: Any) -> RunRequest:
+        """The request a ``request.json`` holds; an empty one for a file that is missing or not a request."""
+        if not isinstance(data, dict):
+            return cls()
+        try:
+            return cls.model_validate(data)
+        except ValidationError:
+            return cls()
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -152,6 +201,13 @@ class RunDir:
         os.replace(tmp, target)
         return target
 
+    def write_request(self, request: RunRequest) -> Path:
+        return self.write_json(REQUEST, request.record())
+
+    def request(self) -> RunRequest:
+        """What was asked of the run (``request.json``)."""
+        return RunRequest.read(self.read_json(REQUEST))
+
     def read_json(self, name: str) -> Any:
         try:
             return json.loads((self.path / name).read_text(encoding="utf-8"))
@@ -191,11 +247,10 @@ def list_runs(runs_dir: Path, *, integration: str | None = None, status: str | N
     selected = []
     for run in runs:
         if integration is not None or host is not None:
-            request = run.read_json(REQUEST)
-            request = request if isinstance(request, dict) else {}
-            if integration is not None and request.get("integration") != integration:
+            request = run.request()
+            if integration is not None and request.integration != integration:
                 continue
-            if host is not None and host not in (request.get("targets") or []):
+            if host is not None and host not in request.targets:
                 continue
         if status is not None and run_status(run) != status:
             continue

@@ -24,14 +24,14 @@ def list_(ctx: typer.Context,
           host: Annotated[str | None, typer.Option("--host", help="Only runs that targeted this host.")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every run, newest first."""
-    from ..runs import REQUEST, list_runs, run_status
+    from ..runs import list_runs, run_status
     from .output import new_table, print_json
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in list_runs(state(ctx).settings().runs_dir, integration=integration, status=status, host=host):
-        request = run.read_json(REQUEST) or {}
-        rows.append({"run_id": run.id, "action": request.get("action"), "integration": request.get("integration", ""),
-                     "status": run_status(run), "hosts": len(request.get("targets", []))})
+        request = run.request()
+        rows.append({"run_id": run.id, "action": request.action, "integration": request.integration or "",
+                     "status": run_status(run), "hosts": len(request.targets)})
     if as_json:
         print_json(rows)
         return
@@ -78,11 +78,12 @@ def _timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One run: its request, the timeline of its journal, per-host results and where its files are."""
     from ..journal import JournalError
-    from ..runs import REPORT, REQUEST, RunDir
+    from ..runs import REPORT, REQUEST, RunDir, RunRequest
     from .output import print_json
 
     run = RunDir.open(state(ctx).settings().runs_dir, run_id)
-    request, report = run.read_json(REQUEST) or {}, run.read_json(REPORT)
+    stored, report = run.read_json(REQUEST) or {}, run.read_json(REPORT)  # the request as stored, for --json
+    request = RunRequest.read(stored)
     journal, events, journal_error = run.journal, None, None
     if journal.exists():
         try:
@@ -95,7 +96,7 @@ def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option(
 
         run_state = fold(events)
     if as_json:
-        data: dict[str, Any] = {"request": request, "report": report, "dir": str(run.path)}
+        data: dict[str, Any] = {"request": stored, "report": report, "dir": str(run.path)}
         if events is not None:
             data.update(timeline=_timeline(events), journal=events, state=run_state.to_json() if run_state else None,
                         journal_notes=journal.notes)
@@ -104,8 +105,8 @@ def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option(
         print_json(data)
         return
     console.print(f"run {run.id} ({run.path})", highlight=False, markup=False)
-    console.print(f"request: {request.get('action')} {request.get('integration', '')} on "
-                  f"{', '.join(request.get('targets', []))}", highlight=False, markup=False)
+    console.print(f"request: {request.action} {request.integration or ''} on "
+                  f"{', '.join(request.targets)}", highlight=False, markup=False)
     if journal_error:
         err_console.print(f"warning: the journal cannot be trusted: {journal_error}", style="yellow",
                           highlight=False, markup=False)
@@ -160,13 +161,12 @@ def export_(ctx: typer.Context, run_id: str,
             out: Annotated[Path | None, typer.Option("--out", help="Where to write the bundle "
                                                      "(default ./intagent-run-ID.tar.gz).")] = None) -> None:
     """A redacted .tar.gz of one run (request, report, journal, events, playbooks) for a bug report."""
-    from ..runs import REQUEST, RunDir, export
+    from ..runs import RunDir, export
 
     settings = state(ctx).settings()
     run = RunDir.open(settings.runs_dir, run_id)
-    request = run.read_json(REQUEST) or {}
     path = export(run, out if out is not None else Path.cwd() / f"intagent-run-{run.id}.tar.gz",
-                  secrets=_known_secrets(request.get("integration"), settings))
+                  secrets=_known_secrets(run.request().integration, settings))
     print(path)
 
 

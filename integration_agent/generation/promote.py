@@ -10,7 +10,7 @@ from ..catalog import Catalog
 from ..errors import IntegrationError
 from ..paths import PROJECT_ROOT
 from ..render import render
-from ..runs import REPORT, REQUEST, RunDir
+from ..runs import REPORT, RunDir
 
 
 def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path = PROJECT_ROOT,
@@ -18,10 +18,10 @@ def promote(runs_dir: Path, run_id: str, *, force: bool = False, project: Path =
     """Copy the role of a ``generate`` run to ``roles/NAME`` and write ``molecule/NAME``; return the paths.
     ``catalog`` finds the integration's manifest (default: the project's and plugins' integrations)."""
     run = RunDir.open(runs_dir, run_id)
-    request = run.read_json(REQUEST) or {}
-    if request.get("action") != "generate" or not (run.path / "generated" / "roles").is_dir():
+    request = run.request()
+    if request.action != "generate" or not request.integration or not (run.path / "generated" / "roles").is_dir():
         raise IntegrationError(f"run {run_id} is not a validated generation", hint="promote a `generate` run")
-    name = request["integration"]
+    name = request.integration
     manifest = (catalog or Catalog()).get(name).manifest
     role_target = project / "roles" / name
     if role_target.exists() and not force:

@@ -51,6 +51,22 @@ def test_messages_round_trip_through_dicts():
         assert message_from_dict(json.loads(json.dumps(data))) == message
 
 
+def test_lines_as_earlier_versions_wrote_them_still_read():
+    """Missing or null fields take their defaults, an empty reason is no reason, and the lines are written
+    back field for field as before (a reason only when there is one)."""
+    assert message_from_dict({"type": "run_requested", "action": "install"}) == RunRequested("install", "", ())
+    outcome = {"status": "failed", "changed": None, "failures": None, "evidence": None}
+    assert message_from_dict({"type": "step_finished", "step": "apply", "hosts": {"h1": outcome}}) == \
+        StepFinished("apply", {"h1": HostOutcome("failed")})
+    assert message_from_dict({"type": "run_interrupted", "step": None, "hosts": ["h1"], "reason": ""}) == \
+        RunInterrupted(None, ("h1",))
+    assert RunInterrupted(None, ("h1",)).to_dict() == {"type": "run_interrupted", "step": None, "hosts": ["h1"]}
+    assert RunInterrupted("apply", (), reason="disk full").to_dict()["reason"] == "disk full"
+    assert list(HostOutcome("ok").to_dict()) == ["status", "changed", "failures", "evidence"]
+    with pytest.raises(JournalError):
+        message_from_dict({"type": "run_finished", "status": "ok"})
+
+
 def test_unknown_type_is_refused():
     with pytest.raises(JournalError):
         message_from_dict({"type": "launch_missiles"})

@@ -13,6 +13,8 @@ PACKAGE = Path(integration_agent.__file__).parent
 TOP = {"integration_agent.cli", "integration_agent.evaluate", "integration_agent.__main__"}
 API = {"integration_agent.api", "integration_agent.audit", "integration_agent.discovery"}
 COORDINATOR = {"integration_agent.lifecycle", "integration_agent.savedplan"}  # the step table, the saved plan
+# The agents of the design, each a module (or package) of its name below the coordinator (docs/api.md maps them).
+AGENTS = ("knowledge", "generation.builder", "executor", "verifier", "recovery", "improvement", "journal")
 
 
 def layer(module: str) -> int:
@@ -66,3 +68,10 @@ def test_the_check_finds_an_upward_import(tmp_path):
     fake.write_text("def f():\n    from ..api import run_action\n")
     assert "integration_agent.api" in imports("integration_agent.generation.x", fake)
     assert layer("integration_agent.api") > layer("integration_agent.generation.x")
+
+
+def test_each_agent_has_a_module_of_its_name_below_the_coordinator():
+    known = modules()
+    for agent in AGENTS:
+        assert f"integration_agent.{agent}" in known, agent
+        assert layer(f"integration_agent.{agent}") < layer("integration_agent.lifecycle"), agent

@@ -76,3 +76,13 @@ def test_a_persistent_failure_is_rolled_back(tmp_path):
     report = lifecycle(tmp_path, executor, []).execute("install")
     assert [c for c in executor.calls] == [("plan", "a,b"), ("apply", "a,b"), ("verify", "b"), ("recover", "a")]
     assert report.hosts["a"].status == "rolled_back"
+
+
+def test_rollbacks_read_the_run_of_the_uninstall_entry_point():
+    from integration_agent.recovery import Rollback, rollbacks
+
+    result = PlaybookRun("failed", 2, {"web1": HostRun("web1", changed=3),
+                                       "web2": HostRun("web2", failed=1, failures=["apt: held package"])}, True)
+    assert rollbacks(["web1", "web2", "web3"], result) == {
+        "web1": Rollback(True), "web2": Rollback(False, ("recover: apt: held package",)),
+        "web3": Rollback(False, ("recover: no result",))}
