@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .ansible_env import AnsibleOptions, AnsibleSecrets
@@ -26,7 +25,7 @@ from .executor import PlaybookRun
 from .inventory import Inventories, inspect_inventory, sources
 from .paths import PROJECT_ROOT
 from .render import entry_playbook
-from .runs import REPORT, REQUEST, RunDir
+from .runs import REPORT, RunDir, RunRequest
 from .scratch import Scratch
 from .settings import Settings, load_settings
 from .status import HostStatus
@@ -240,9 +239,8 @@ def discover(inventory: Inventories, *, limit: str | None = None, settings: Sett
     targets = view.hosts
     packages, services = _interest(catalog.integrations.values())
     run = RunDir.create(settings.runs_dir)
-    run.write_json(REQUEST, {"action": "discover", "inventory": [str(p.resolve()) for p in sources(inventory)],
-                             "limit": limit, "targets": targets, "ansible": ansible.recorded(),
-                             "created": datetime.now(UTC).isoformat()})
+    run.write_request(RunRequest.new(action="discover", inventory=[str(p.resolve()) for p in sources(inventory)],
+                                     limit=limit, targets=targets, ansible=ansible.recorded()))
     executor = make_executor(settings, ansible, ansible_secrets, scratch)
 
     def run_playbook(stage: str, playbook: Any, hosts: Sequence[str], **kwargs: Any) -> PlaybookRun:

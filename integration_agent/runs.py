@@ -50,7 +50,7 @@ class RunRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    action: str | None = None  # plan, install, verify, uninstall, ping or generate
+    action: str | None = None  # plan, install, verify, uninstall, ping, discover or generate
     integration: str | None = None
     platform: str | None = None  # generate: the platform the plan was generated for
     inventory: list[str] | str | None = None  # the inventory sources (resolved paths); generate: one, or None
