@@ -29,7 +29,7 @@ from .status import HostStatus
 from .streaming import make_executor
 
 if TYPE_CHECKING:  # imported where they are used: `import integration_agent.api` stays cheap
-    from .generation.builder import Generation
+    from .generation.builder import Generation, HostGate
     from .generation.llm import LLM
     from .journal import RunState
     from .lifecycle import CustomStep, HostReport, Lifecycle, RunReport, StageEvent
@@ -94,7 +94,7 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
                ansible: AnsibleOptions | None = None, ansible_secrets: AnsibleSecrets | None = None,
                batches: Sequence[Batch] | None = None, max_fail: int | str | None = None,
                scratch: Scratch | None = None, plan_out: Path | None = None,
-               saved_plan: Path | None = None) -> RunReport:
+               saved_plan: Path | None = None, parent: str | None = None) -> RunReport:
     """Run ``plan``, ``install``, ``verify`` or ``uninstall`` of an integration (a name or an Integration).
 
     The curated role runs unless ``generate`` asks for the generated variant (see ``generate``).
@@ -107,7 +107,7 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
     ``confirm(hosts) -> bool``, when given, is asked before hosts are changed, with each host's plan: before
     apply (after the plan step) and before uninstall (after a check-mode preview of it); a no leaves the
     hosts unchanged. ``scratch`` decides where the run's private files go (default: ``/dev/shm``, else the
-    ``secrets_dir`` setting).
+    ``secrets_dir`` setting). ``parent`` names the run this one works for (a generation's gate).
 
     Everything that can be checked before touching a host is checked first (integration, parameters,
     inventory, limit, a safe folder for the run's secrets); a failure there raises and starts no playbook.
@@ -139,8 +139,9 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
     ansible_secrets = _with_inventory_secrets(ansible_secrets, view, secret_vars)
     targets = view.hosts
     generated = None
+    run_id = new_run_id()  # before generation: its gates' runs name this one as their parent
     if generate:
-        found, generated = _generated(found, settings, llm, inventory, limit, variables)
+        found, generated = _generated(found, settings, llm, inventory, limit, variables, parent=run_id)
     if not found.has_role:
         raise IntegrationError(f"{found.name} has no curated role in {found.role_dir}",
                                hint="generate one from its knowledge with --generate")
@@ -151,7 +152,6 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
         saved = SavedPlan.read(saved_plan)
         saved.check(found.name, targets, fingerprint(found, entry_playbooks(found), params.extravars))
     require_free_space(settings.runs_dir)
-    run_id = new_run_id()
     changes_hosts = action in ("install", "uninstall")
     planned = rollout.plan(targets)
     with _locks(settings).hold(targets if changes_hosts else (), run_id):
@@ -168,6 +168,8 @@ def run_action(action: str, integration: str | Integration, inventory: Inventori
             optional["rollout"] = planned.to_record()
         if saved is not None:
             optional["saved_plan"] = asdict(saved)
+        if parent is not None:
+            optional["parent"] = parent
         run.write_request(RunRequest(
             action=action, integration=found.name, inventory=[str(p.resolve()) for p in sources(inventory)],
             limit=limit, targets=targets, parameters=params.recorded(), ansible=ansible.recorded(), created=created,
@@ -285,43 +287,52 @@ class GenerationGates:
     """The builder's gates that need hosts (None: not run); each takes the generated integration and returns
     its findings, none when it passes."""
 
-    check_mode: Callable[[Integration], list[Any]] | None = None
-    sandbox: Callable[[Integration], list[Any]] | None = None
+    check_mode: HostGate | None = None
+    sandbox: HostGate | None = None
 
 
 def generation_gates(settings: Settings, *, inventory: Inventories | None = None, limit: str | None = None,
-                     variables: Sequence[str] = (), platform: str = "debian-12",
-                     sandbox: bool = False) -> GenerationGates:
+                     variables: Sequence[str] = (), platform: str = "debian-12", sandbox: bool = False,
+                     parent: str | None = None) -> GenerationGates:
     """The gates ``build`` takes: check mode on the target hosts (with an inventory) and the audit on the lab's
-    sandbox host (with ``sandbox``). Each runs as a run of its own."""
+    sandbox host (with ``sandbox``). Each makes runs of its own, which name ``parent`` (the run that asked)
+    and which the attempt records."""
+    from .generation.builder import GateResult
     from .generation.policy import Finding
 
     given = tuple(variables)
 
-    def check_mode(integration: Integration) -> list[Finding]:
+    def check_mode(integration: Integration) -> GateResult:
         assert inventory is not None
-        report = run_action("plan", integration, inventory, limit=limit, variables=given, settings=settings)
-        return [Finding("IA203", f"check mode on {host}: {'; '.join(h.failures[:2]) or h.status}")
-                for host, h in report.hosts.items() if h.status not in (HostStatus.PLANNED, HostStatus.UNCHANGED)]
+        report = run_action("plan", integration, inventory, limit=limit, variables=given, settings=settings,
+                            parent=parent)
+        return GateResult([Finding("IA203", f"check mode on {host}: {'; '.join(h.failures[:2]) or h.status}")
+                           for host, h in report.hosts.items()
+                           if h.status not in (HostStatus.PLANNED, HostStatus.UNCHANGED)],
+                          [{"gate": "check_mode", "run_id": report.run_id, "status": report.status}])
 
-    def audited(integration: Integration) -> list[Finding]:
+    def audited(integration: Integration) -> GateResult:
         from .audit import RELEASES, audit
         from .lab import Lab
 
-        report = audit(integration, Lab(settings.lab), settings, release=RELEASES.get(platform), variables=given)
-        return [Finding(f.rule, str(f).removeprefix(f"{f.rule} ")) for f in report.findings]
+        report = audit(integration, Lab(settings.lab), settings, release=RELEASES.get(platform), variables=given,
+                       parent=parent)
+        return GateResult([Finding(f.rule, str(f).removeprefix(f"{f.rule} ")) for f in report.findings],
+                          [{"gate": f"sandbox {action}", "run_id": run_id, "status": report.statuses.get(action)}
+                           for action, run_id in report.runs.items()])
 
     return GenerationGates(check_mode if inventory is not None else None, audited if sandbox else None)
 
 
 def _generated(found: Integration, settings: Settings, llm: LLM | None, inventory: Inventories | None,
-               limit: str | None, variables: Sequence[str]) -> tuple[Integration, dict[str, Any] | None]:
+               limit: str | None, variables: Sequence[str], *, parent: str,
+               ) -> tuple[Integration, dict[str, Any] | None]:
     """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
     from .errors import GenerationFailed
     from .generation.service import build, use_sandbox
 
     gates = generation_gates(settings, inventory=inventory, limit=limit, variables=variables,
-                             sandbox=use_sandbox(settings, log.warning))
+                             sandbox=use_sandbox(settings, log.warning), parent=parent)
     try:
         generation = build(found, settings, llm=llm, check_mode=gates.check_mode, sandbox=gates.sandbox)
     except GenerationFailed:
@@ -344,11 +355,12 @@ def generate(integration: str, *, settings: Settings | None = None, inventory: P
     if inventory is not None:
         resolve_hosts(inventory, limit)
     sandboxed = use_sandbox(settings, warn or log.warning)
+    run_id = new_run_id()  # before the gates: their runs name this one as their parent
     gates = generation_gates(settings, inventory=inventory, limit=limit, variables=variables, platform=platform,
-                             sandbox=sandboxed)
+                             sandbox=sandboxed, parent=run_id)
     generation = build(found, settings, llm=llm, platform=platform, check_mode=gates.check_mode,
                        sandbox=gates.sandbox)
-    run = RunDir.create(settings.runs_dir)
+    run = RunDir.create(settings.runs_dir, run_id)
     run.write_request(RunRequest.new(action="generate", integration=integration, platform=platform,
                                      inventory=str(inventory) if inventory else None, limit=limit, targets=[]))
     export(generation, run.path / "generated")

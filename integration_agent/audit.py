@@ -93,7 +93,8 @@ class AuditReport:
 
 
 def audit(integration: Integration, lab: Lab, settings: Settings, *, release: str | None = None,
-          variables: list[str] | tuple[str, ...] = (), progress=lambda _: None) -> AuditReport:
+          variables: list[str] | tuple[str, ...] = (), progress=lambda _: None,
+          parent: str | None = None) -> AuditReport:
     """Install, verify and uninstall ``integration`` on a fresh sandbox host and audit it from outside."""
     from .lab.sandbox import sandbox
 
@@ -102,10 +103,10 @@ def audit(integration: Integration, lab: Lab, settings: Settings, *, release: st
     with sandbox(lab, release, progress) as box:
         pristine = box.snapshot()
         progress(f"installing {integration.name} on the sandbox host")
-        _step(report, "install", integration, box, settings, variables)
+        _step(report, "install", integration, box, settings, variables, parent)
         installed = box.snapshot()
         progress(f"uninstalling {integration.name} from the sandbox host")
-        _step(report, "uninstall", integration, box, settings, variables)
+        _step(report, "uninstall", integration, box, settings, variables, parent)
         removed = box.snapshot()
         judge = Judge(integration, lab, release, box)
         report.written = judge.classify(diff(pristine, installed, box.lower))
@@ -136,10 +137,10 @@ def findings(report: AuditReport) -> list[AuditFinding]:
 
 
 def _step(report: AuditReport, action: str, integration: Integration, box: SandboxHost, settings: Settings,
-          variables) -> None:
+          variables, parent: str | None) -> None:
     from .api import run_action
 
-    result = run_action(action, integration, box.inventory, variables=variables, settings=settings)
+    result = run_action(action, integration, box.inventory, variables=variables, settings=settings, parent=parent)
     report.runs[action] = result.run_id
     host = next(iter(result.hosts.values()), None)
     report.statuses[action] = host.status if host else result.status

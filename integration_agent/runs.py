@@ -64,6 +64,7 @@ class RunRequest(BaseModel):
     rollout: dict[str, Any] | None = None  # RolloutPlan.to_record(): resume continues with these batches
     saved_plan: dict[str, Any] | None = None  # the saved plan the run applies: resume holds it to it too
     fingerprint: str | None = None  # of the content that ran: resume refuses content changed since
+    parent: str | None = None  # the run this one worked for: a generation's gate (check mode, sandbox)
 
     @classmethod
     def new(cls, **fields: Any) -> RunRequest:

@@ -28,10 +28,18 @@ from .prompt import build_messages, repair_messages
 from .render import render_role
 from .schema import PROMPT_VERSION, GeneratedPlan, json_schema
 
-# A gate that runs the rendered role somewhere real (check mode on the targets, the lab sandbox) and
-# returns its findings; injected by the caller so the builder never reaches up into the lifecycle.
-CheckMode = Callable[[Integration], list[Finding]]
-HostGate = CheckMode
+
+@dataclass
+class GateResult:
+    """What a gate that runs the rendered role somewhere real (check mode on the targets, the lab sandbox)
+    found, and the runs it made to find out (``{"gate", "run_id", "status"}``: recorded with the attempt)."""
+
+    findings: list[Finding]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Such a gate is injected by the caller, so the builder never reaches up into the lifecycle.
+HostGate = Callable[[Integration], GateResult]
 MAX_PASSAGES = 24
 RETRIEVAL_QUERIES = ("install package repository", "configuration file settings", "service start verify status",
                      "uninstall remove files", "port endpoint metrics", "known problems failure")
@@ -45,6 +53,7 @@ class Attempt:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    runs: list[dict[str, Any]] = field(default_factory=list)  # the runs its host gates made (check mode, sandbox)
 
 
 @dataclass
@@ -81,7 +90,7 @@ class Builder:
 
     def __init__(self, llm: LLM, knowledge, *, model: str, cache: GenerationCache | None = None,
                  max_repairs: int = 3, deadline_seconds: float = 300.0, run_lint: bool = True,
-                 check_mode: CheckMode | None = None, sandbox: HostGate | None = None) -> None:
+                 check_mode: HostGate | None = None, sandbox: HostGate | None = None) -> None:
         self.llm = llm
         self.knowledge = knowledge
         self.model = model
@@ -130,7 +139,8 @@ class Builder:
                 attempt.prompt_tokens = completion.prompt_tokens
                 attempt.completion_tokens = completion.completion_tokens
                 attempt.seconds = completion.seconds
-                findings, gate, plan = self._gates(completion.content, integration, known_ids, workdir, deadline)
+                findings, gate, plan = self._gates(completion.content, integration, known_ids, workdir, deadline,
+                                                   attempt.runs)
                 attempt.gate = gate
                 attempt.findings = [str(f) for f in findings]
                 if not findings and plan is not None:
@@ -159,9 +169,12 @@ class Builder:
         return sorted(passages, key=lambda p: p.id)[:budget]
 
     def _gates(self, text: str, integration: Integration, known_ids: set[str], workdir: Path,
-               deadline: float | None = None) -> tuple[list[Finding], str, GeneratedPlan | None]:
+               deadline: float | None = None, runs: list[dict[str, Any]] | None = None,
+               ) -> tuple[list[Finding], str, GeneratedPlan | None]:
         """Every gate, cheapest first, under the run's deadline: shape, policy and citations, syntax check,
-        ansible-lint, then the injected host gates (check mode on the targets, the lab sandbox)."""
+        ansible-lint, then the injected host gates (check mode on the targets, the lab sandbox), whose runs
+        are added to ``runs``."""
+        runs = runs if runs is not None else []
         findings = check_json_text(text)
         if findings:
             return findings, "shape", None
@@ -184,15 +197,17 @@ class Builder:
             if findings:
                 return findings, "lint", plan
         if self.check_mode is not None:
-            findings = self.check_mode(Integration(integration.manifest, workdir, origin="generated"))
-            if findings:
-                return findings, "check_mode", plan
+            result = self.check_mode(Integration(integration.manifest, workdir, origin="generated"))
+            runs.extend(result.runs)
+            if result.findings:
+                return result.findings, "check_mode", plan
         if self.sandbox is not None:
             if deadline is not None and time.monotonic() >= deadline:
                 return [Finding("IA009", "the run's deadline passed before the sandbox gate")], "sandbox", plan
-            findings = self.sandbox(Integration(integration.manifest, workdir, origin="generated"))
-            if findings:
-                return findings, "sandbox", plan
+            result = self.sandbox(Integration(integration.manifest, workdir, origin="generated"))
+            runs.extend(result.runs)
+            if result.findings:
+                return result.findings, "sandbox", plan
         return [], "passed", plan
 
     @staticmethod

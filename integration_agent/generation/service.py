@@ -6,18 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..catalog import Integration
 from ..errors import ConfigError
 from ..settings import Settings
-from .builder import Builder, Generation
-from .policy import Finding
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    Gate = Callable[[Integration], list[Finding]]  # a gate that needs hosts: its findings, none when it passes
+from .builder import Builder, Generation, HostGate
 
 
 def llm_from_settings(settings: Settings):
@@ -64,7 +57,7 @@ def use_sandbox(settings: Settings, warn=lambda _: None) -> bool:
 
 
 def build(integration: Integration, settings: Settings, *, llm=None, platform: str = "debian-12",
-          check_mode: Gate | None = None, sandbox: Gate | None = None) -> Generation:
+          check_mode: HostGate | None = None, sandbox: HostGate | None = None) -> Generation:
     """Generate (or take from the cache) a validated role for ``integration``. The gates that need hosts are
     handed in by the caller (the API builds them: check mode on the target hosts, the audit on the lab's
     sandbox host), so the builder never calls back up into a run."""

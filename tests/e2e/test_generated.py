@@ -81,6 +81,13 @@ def test_generate_with_the_check_mode_gate_on_lab_hosts(fresh, isolated_env, tmp
         report = json.loads(proc.stdout)
         assert report["attempts"][-1]["gate"] == "passed"
         assert (out / "roles" / "collectd" / "tasks" / "main.yml").is_file()
+        # The check-mode gate's run is recorded with the attempt, and names the generation's run as its parent.
+        [gate_run] = report["attempts"][-1]["runs"]
+        assert gate_run["gate"] == "check_mode" and gate_run["status"] == "ok", gate_run
+        shown = json.loads(run_cli("runs", "show", gate_run["run_id"], "--json", env=env).stdout)
+        assert shown["request"]["action"] == "plan" and shown["request"]["parent"] == report["run_id"]
+        generation = json.loads(run_cli("runs", "show", report["run_id"], "--json", env=env).stdout)
+        assert generation["request"]["action"] == "generate" and "parent" not in generation["request"]
     assert ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'").stdout.strip() == "0"
 
 

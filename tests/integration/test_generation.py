@@ -176,3 +176,31 @@ def test_eval_on_recorded_answers_blocks_every_unsafe_plan(isolated_env, tmp_pat
     assert summary["unsafe_plans_reaching_a_host"] == 0
     assert summary["expectation_met"] == summary["tasks"] >= 6
     assert summary["valid_first_attempt"] == 1 and summary["valid_after_repair"] == 1
+
+
+def test_host_gates_record_their_runs_with_the_attempt(gen):
+    """A host gate (check mode, the sandbox) is handed in; the runs it made are recorded with the attempt it
+    judged, so the asking run's report names every nested run."""
+    from integration_agent.catalog import Catalog
+    from integration_agent.generation.builder import GateResult
+    from integration_agent.generation.policy import Finding
+    from integration_agent.generation.service import build
+
+    judged = []
+
+    def check_mode(integration):
+        judged.append(integration.origin)
+        first = len(judged) == 1
+        run = {"gate": "check_mode", "run_id": f"run-{len(judged)}", "status": "failed" if first else "ok"}
+        return GateResult([Finding("IA203", "check mode on web1: failed")] if first else [], [run])
+
+    with FakeOpenAI([answer(PLAN), answer(PLAN)]) as server:
+        settings = gen(server)
+        generation = build(Catalog.for_settings(settings).get("collectd"), settings, check_mode=check_mode)
+        assert len(server.chat_requests) == 2
+    attempts = generation.report()["attempts"]
+    assert judged == ["generated", "generated"]
+    assert [(a["gate"], a["runs"]) for a in attempts] == [
+        ("check_mode", [{"gate": "check_mode", "run_id": "run-1", "status": "failed"}]),
+        ("passed", [{"gate": "check_mode", "run_id": "run-2", "status": "ok"}])]
+    assert attempts[0]["findings"] == ["IA203: check mode on web1: failed"]
