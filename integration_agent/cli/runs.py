@@ -107,6 +107,8 @@ def show(ctx: typer.Context, run_id: str, as_json: Annotated[bool, typer.Option(
     console.print(f"run {run.id} ({run.path})", highlight=False, markup=False)
     console.print(f"request: {request.action} {request.integration or ''} on "
                   f"{', '.join(request.targets)}", highlight=False, markup=False)
+    if request.parent:
+        console.print(f"for run {request.parent} (a gate of its generation)", highlight=False, markup=False)
     if journal_error:
         err_console.print(f"warning: the journal cannot be trusted: {journal_error}", style="yellow",
                           highlight=False, markup=False)
