@@ -86,6 +86,7 @@ def test_generate_with_the_check_mode_gate_on_lab_hosts(fresh, isolated_env, tmp
         assert gate_run["gate"] == "check_mode" and gate_run["status"] == "ok", gate_run
         shown = json.loads(run_cli("runs", "show", gate_run["run_id"], "--json", env=env).stdout)
         assert shown["request"]["action"] == "plan" and shown["request"]["parent"] == report["run_id"]
+        assert f"for run {report['run_id']}" in run_cli("runs", "show", gate_run["run_id"], env=env).stdout
         generation = json.loads(run_cli("runs", "show", report["run_id"], "--json", env=env).stdout)
         assert generation["request"]["action"] == "generate" and "parent" not in generation["request"]
     assert ssh(fresh, "lab1", "dpkg -l collectd-core 2>/dev/null | grep -c '^ii'").stdout.strip() == "0"
