@@ -26,7 +26,8 @@ def print_discovery(report: Any) -> None:
             table.add_row(Text(name), Text(host.status, style=_STATUS_STYLE.get(host.status, "")), "", "",
                           Text("; ".join(host.failures[:2])))
             continue
-        runs = ", ".join(host.services) + (f" · ports {', '.join(map(str, host.ports))}" if host.ports else "")
+        runs = "; ".join(filter(None, [", ".join(host.services),
+                                       f"ports {', '.join(map(str, host.ports))}" if host.ports else ""]))
         installed = Text()
         for item in host.installed:
             installed.append(f"{item.integration} ")
