@@ -87,8 +87,10 @@ class Repository:
                 raise LabError(f"not a .deb file: {deb}")
         extra = self.root / "pool"
         extra.mkdir(parents=True, exist_ok=True)
-        for deb in debs:
-            shutil.copy2(deb, extra / deb.name)
+        for deb in debs:  # replaced whole, as the index: a host may be downloading the one it replaces
+            tmp = extra / f".{deb.name}.tmp"
+            shutil.copy2(deb, tmp)
+            tmp.replace(extra / deb.name)
         self._index()
         return [deb.name for deb in debs]
 
@@ -107,15 +109,23 @@ def write_index(directory: Path, pool: str, suite: str) -> None:
     if proc.returncode != 0:
         raise LabError(f"dpkg-scanpackages failed in {directory}: {proc.stderr.strip()}")
     packages = proc.stdout.encode()
-    (directory / "Packages").write_bytes(packages)
-    (directory / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    # Each file is replaced whole: a host reading the index while a test adds a package sees the old file or
+    # the new one, never half of one.
+    _replace(directory / "Packages", packages)
+    _replace(directory / "Packages.gz", gzip.compress(packages, mtime=0))
     # Suite and Codename stay "lab" whatever the release: apt refuses a repository whose codename changes.
     lines = ["Origin: intagent-lab", f"Label: intagent lab mirror ({suite})", "Suite: lab", "Codename: lab",
              f"Date: {formatdate(usegmt=True)}", "SHA256:"]
     for name in ("Packages", "Packages.gz"):
         data = (directory / name).read_bytes()
         lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
-    (directory / "Release").write_text("\n".join(lines) + "\n")
+    _replace(directory / "Release", ("\n".join(lines) + "\n").encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 class Mirror:
