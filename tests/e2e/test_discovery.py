@@ -135,47 +135,48 @@ def agent_inventory(fleet, tmp_path: Path, keys: dict[str, str]) -> Path:
 
 
 def test_the_dependent_integration_goes_only_where_its_agent_works(fleet, isolated_env, tmp_path):
-    """lab3's agent installs; lab4's key is refused, so its agent fails and is rolled back. nri_redis (which
-    requires infra_agent) is then refused on lab4, changing nothing there, and installed on lab3."""
+    """Both hosts run Redis. lab3's agent is installed and works; lab4 runs an agent whose license key is
+    refused (installed by hand), and its inventory key is refused too. Discovery recommends repairing lab4's
+    agent and, after it, nri_redis (which requires infra_agent) on both. install --recommended: the repair
+    fails and is rolled back, so nri_redis is not attempted on lab4, while lab3 gets it and lab4 gets the
+    other recommendations. nri_redis asked for by name is then refused on lab4, changing nothing there."""
     install_packages(fleet, "lab4", ["redis-server"])
     inventory = agent_inventory(fleet, tmp_path, {"lab3": f"NRKEY{uuid.uuid4().hex}", "lab4": "invalid-key-lab4"})
     mirror = [a.replace("infra_agent.", "") for a in AGENT_MIRROR]
-    agent = run_cli("install", "infra_agent", "-i", str(inventory), "-l", "lab3,lab4", *mirror, "--json",
-                    env=isolated_env)
-    statuses = {h: r["status"] for h, r in json.loads(agent.stdout)["hosts"].items()}
-    assert statuses == {"lab3": "installed", "lab4": "rolled_back"}, agent.stdout[-3000:]
-    before = overlay(fleet, "lab4")
-    proc = run_cli("install", "nri_redis", "-i", str(inventory), "-l", "lab3,lab4", "--json", env=isolated_env)
-    assert proc.returncode != 0
-    hosts = json.loads(proc.stdout)["hosts"]
-    assert hosts["lab3"]["status"] == "installed", hosts["lab3"]
-    assert hosts["lab4"]["status"] == "failed"
-    assert any("needs infra_agent" in f for f in hosts["lab4"]["failures"]), hosts["lab4"]["failures"]
-    assert hosts["lab4"]["changed"].get("apply", 0) == 0
-    assert changed(fleet, "lab4", before) == []
-    found = discover(fleet, isolated_env, "lab3")["hosts"]["lab3"]
-    assert {"infra_agent", "nri_redis"} <= {i["integration"] for i in found["installed"] if i["status"] == "verified"}
-
-
-def test_install_recommended_skips_the_dependent_where_its_requirement_fails(fleet, isolated_env, tmp_path):
-    """lab4 runs an agent whose key is refused (installed by hand): discovery recommends repairing it and,
-    after it, nri_redis. The repair fails (the key is still refused), so nri_redis is not attempted there,
-    while the exporters it also recommends are installed."""
+    agent = run_cli("install", "infra_agent", "-i", str(inventory), "-l", "lab3", *mirror, "--json", env=isolated_env)
+    assert agent.returncode == 0, agent.stdout[-3000:] + agent.stderr
     assert ssh(fleet, "lab4", "printf 'license_key: invalid-by-hand\\n' > /etc/newrelic-infra.yml").returncode == 0
     install_packages(fleet, "lab4", ["newrelic-infra"])
-    inventory = agent_inventory(fleet, tmp_path, {"lab4": "invalid-key-lab4"})
-    found = discover(fleet, isolated_env, "lab4")["hosts"]["lab4"]
-    recs = {r["integration"]: r for r in found["recommended"]}
-    assert set(recs) == {"infra_agent", "nri_redis", "redis_exporter"}, recs  # node_exporter: verified already
-    assert recs["infra_agent"]["repair"] and recs["nri_redis"]["requires"] == ["infra_agent"]
-    proc = run_cli("install", "--recommended", "-i", str(inventory), "-l", "lab4", *AGENT_MIRROR, "--yes", "--json",
-                   env=isolated_env, timeout=1500)
+
+    found = discover(fleet, isolated_env, "lab3", "lab4")["hosts"]
+    on3 = {r["integration"]: r for r in found["lab3"]["recommended"]}
+    on4 = {r["integration"]: r for r in found["lab4"]["recommended"]}
+    assert set(on3) == {"nri_redis"} and on3["nri_redis"]["requires"] == [], on3  # its agent is verified
+    assert set(on4) == {"infra_agent", "nri_redis", "redis_exporter"}, on4  # node_exporter: verified already
+    assert on4["infra_agent"]["repair"] and on4["nri_redis"]["requires"] == ["infra_agent"]
+    assert "package newrelic-infra 1.58.0 is installed" in on4["nri_redis"]["why"]
+
+    proc = run_cli("install", "--recommended", "-i", str(inventory), "-l", "lab3,lab4", *AGENT_MIRROR, "--yes",
+                   "--json", env=isolated_env, timeout=1500)
     assert proc.returncode != 0
     report = json.loads(proc.stdout)
     assert report["order"].index("infra_agent") < report["order"].index("nri_redis")
+    assert {n: o["status"] for n, o in report["hosts"]["lab3"].items()} == {"nri_redis": "installed"}
     outcomes = report["hosts"]["lab4"]
     assert outcomes["infra_agent"]["status"] == "rolled_back"
     assert outcomes["nri_redis"] == {"status": "skipped", "detail": "not attempted: infra_agent failed on this host"}
     assert outcomes["redis_exporter"]["status"] == "installed"
     assert "redis_up 1" in metrics(fleet, "lab4", 9121)
     assert ssh(fleet, "lab4", "test -e /etc/newrelic-infra/integrations.d/redis-config.yml").returncode != 0
+
+    before = overlay(fleet, "lab4")
+    refused = run_cli("install", "nri_redis", "-i", str(inventory), "-l", "lab4", "--json", env=isolated_env)
+    assert refused.returncode != 0
+    host = json.loads(refused.stdout)["hosts"]["lab4"]
+    assert host["status"] == "failed" and host["changed"].get("apply", 0) == 0, host
+    assert any("nri_redis needs infra_agent on this host" in f for f in host["failures"]), host["failures"]
+    assert changed(fleet, "lab4", before) == []
+    on3 = discover(fleet, isolated_env, "lab3")["hosts"]["lab3"]
+    assert {i["integration"]: i["status"] for i in on3["installed"]} == {
+        "infra_agent": "verified", "nri_redis": "verified", "node_exporter": "verified",
+        "postgres_exporter": "verified", "redis_exporter": "verified"}
