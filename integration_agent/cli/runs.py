@@ -31,13 +31,15 @@ def list_(ctx: typer.Context,
     for run in list_runs(state(ctx).settings().runs_dir, integration=integration, status=status, host=host):
         request = run.request()
         rows.append({"run_id": run.id, "action": request.action, "integration": request.integration or "",
-                     "status": run_status(run), "hosts": len(request.targets)})
+                     "status": run_status(run), "hosts": len(request.targets), "parent": request.parent})
     if as_json:
         print_json(rows)
         return
     table = new_table("run", "action", "integration", "status", "hosts")
     for row in rows:
-        table.add_row(row["run_id"], row["action"] or "", row["integration"] or "", row["status"], str(row["hosts"]))
+        # A gate of a generation (check mode, the sandbox) is marked with the run it worked for.
+        action = (row["action"] or "") + (f" (gate of {row['parent']})" if row["parent"] else "")
+        table.add_row(row["run_id"], action, row["integration"] or "", row["status"], str(row["hosts"]))
     console.print(table)
 
 

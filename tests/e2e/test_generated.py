@@ -48,10 +48,14 @@ def test_generated_collectd_installs_verifies_and_uninstalls(fresh, isolated_env
         assert left.stdout.strip() == "0"
         assert len(server.chat_requests) == 1, "the validated generation is cached: one model call in all"
 
-        runs = json.loads(run_cli("runs", "list", "--json", env=env).stdout)  # newest first
+        listed = json.loads(run_cli("runs", "list", "--json", env=env).stdout)  # newest first
+        runs = [r for r in listed if not r["parent"]]  # the runs asked for, without their gates' runs
         assert [(r["action"], r["integration"], r["status"]) for r in runs[:3]] == [
             ("uninstall", "collectd", "ok"), ("install", "collectd", "ok"), ("install", "collectd", "ok")]
         assert runs[0]["run_id"] == json.loads(removed.stdout)["run_id"]
+        # The first install's gates ran as runs of their own that name it (the cached generation ran none).
+        gates = sorted(r["action"] for r in listed if r["parent"] == runs[2]["run_id"])
+        assert "plan" in gates and len(gates) == len([r for r in listed if r["parent"]]), listed
         shown = json.loads(run_cli("runs", "show", runs[2]["run_id"], "--json", env=env).stdout)
         assert shown["request"]["source"].startswith("generated:"), shown["request"]  # the generated role ran
 
@@ -81,9 +85,11 @@ def test_generate_with_the_check_mode_gate_on_lab_hosts(fresh, isolated_env, tmp
         report = json.loads(proc.stdout)
         assert report["attempts"][-1]["gate"] == "passed"
         assert (out / "roles" / "collectd" / "tasks" / "main.yml").is_file()
-        # The check-mode gate's run is recorded with the attempt, and names the generation's run as its parent.
-        [gate_run] = report["attempts"][-1]["runs"]
+        # The check-mode gate's run (and the sandbox's, where it runs) is recorded with the attempt, and names
+        # the generation's run as its parent.
+        gate_run = report["attempts"][-1]["runs"][0]
         assert gate_run["gate"] == "check_mode" and gate_run["status"] == "ok", gate_run
+        assert {r["gate"] for r in report["attempts"][-1]["runs"][1:]} <= {"sandbox install", "sandbox uninstall"}
         shown = json.loads(run_cli("runs", "show", gate_run["run_id"], "--json", env=env).stdout)
         assert shown["request"]["action"] == "plan" and shown["request"]["parent"] == report["run_id"]
         assert f"for run {report['run_id']}" in run_cli("runs", "show", gate_run["run_id"], env=env).stdout
