@@ -325,7 +325,7 @@ def generation_gates(settings: Settings, *, inventory: Inventories | None = None
 
 
 def _generated(found: Integration, settings: Settings, llm: LLM | None, inventory: Inventories | None,
-               limit: str | None, variables: Sequence[str], *, parent: str,
+               limit: str | None, variables: Sequence[str], *, parent: str | None = None,
                ) -> tuple[Integration, dict[str, Any] | None]:
     """The generated variant of ``found`` (or the curated one when generation gives up and that is allowed)."""
     from .errors import GenerationFailed
