@@ -46,11 +46,6 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def kb(root: Path, tmp_path: Path):
-    with KnowledgeBase(tmp_path / "cache" / "kb.sqlite", Catalog([(root, "test")]),
-                       learned_dir=tmp_path / "data" / "learned") as kb:
-        yield kb
 
 
 def reopen(root: Path, kb: KnowledgeBase) -> KnowledgeBase:
