@@ -132,8 +132,11 @@ def write_inventories(inventory: Path, fleet_dir: Path | None, hosts: list[Inven
         write_atomic(fleet_dir / "ansible.cfg", fleet_ansible_cfg(access))
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content)
     tmp.replace(path)

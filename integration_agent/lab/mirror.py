@@ -21,6 +21,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from ..errors import LabError
+from .inventory import write_atomic
 from .system import mounts_under, process_alive, run
 
 
@@ -111,21 +112,15 @@ def write_index(directory: Path, pool: str, suite: str) -> None:
     packages = proc.stdout.encode()
     # Each file is replaced whole: a host reading the index while a test adds a package sees the old file or
     # the new one, never half of one.
-    _replace(directory / "Packages", packages)
-    _replace(directory / "Packages.gz", gzip.compress(packages, mtime=0))
+    write_atomic(directory / "Packages", packages)
+    write_atomic(directory / "Packages.gz", gzip.compress(packages, mtime=0))
     # Suite and Codename stay "lab" whatever the release: apt refuses a repository whose codename changes.
     lines = ["Origin: intagent-lab", f"Label: intagent lab mirror ({suite})", "Suite: lab", "Codename: lab",
              f"Date: {formatdate(usegmt=True)}", "SHA256:"]
     for name in ("Packages", "Packages.gz"):
         data = (directory / name).read_bytes()
         lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
-    _replace(directory / "Release", ("\n".join(lines) + "\n").encode())
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(directory / "Release", "\n".join(lines) + "\n")
 
 
 class Mirror:
