@@ -1,10 +1,11 @@
-"""Mitogen for Ansible, the optional faster strategy (setting ``ansible.mitogen``).
+"""Mitogen for Ansible, intagent's default strategy (setting ``ansible.mitogen``; false: Ansible's own).
 
 Mitogen replaces Ansible's per-task module transfer and remote interpreter start with one persistent
-interpreter per host, which cuts the time of every task that runs a module. It is a separate package
-(``pip install 'intagent[mitogen]'``) whose strategy plugins Ansible loads from its install folder; each
-Mitogen release supports a range of ansible-core releases. intagent checks both when the setting is read,
-so a run never starts with a strategy Ansible cannot load.
+interpreter per host, which cuts the time of every task that runs a module to about a third. It is a
+dependency of intagent; intagent runs it through its own strategy plugins (``ansible_plugins/strategy``),
+which are Mitogen's without its CPU pinning. Each Mitogen release supports a range of ansible-core
+releases: intagent checks that Mitogen is installed and supports this ansible-core when the setting is
+read, so a run never starts with a strategy Ansible cannot load.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 # The ansible-core releases the supported Mitogen release (0.3.x) runs on, as (major, minor), inclusive.
 SUPPORTED = ((2, 10), (2, 19))
-INSTALL_HINT = "pip install 'intagent[mitogen]', or set ansible.mitogen to false"
+# intagent's variants of Mitogen's strategies, without its CPU pinning (see the folder's _unpinned.py).
+STRATEGY_PLUGINS = Path(__file__).resolve().parent / "ansible_plugins" / "strategy"
+INSTALL_HINT = "pip install 'mitogen>=0.3.54,<0.4', or set ansible.mitogen to false"
 
 
 def ansible_core_version() -> tuple[int, int]:
@@ -39,9 +42,7 @@ def problem() -> str | None:
 
 def strategy_env(strategy: str | None = None) -> dict[str, str]:
     """The environment that makes Ansible run with Mitogen: its strategy plugins, and its variant of the
-    operator's strategy (``free`` becomes ``mitogen_free``; anything else ``mitogen_linear``)."""
-    spec = importlib.util.find_spec("ansible_mitogen")
-    assert spec is not None and spec.submodule_search_locations, problem()
-    plugins = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins),
-            "ANSIBLE_STRATEGY": "mitogen_free" if strategy == "free" else "mitogen_linear"}
+    operator's strategy (``free`` becomes ``intagent_mitogen_free``; anything else ``intagent_mitogen_linear``)."""
+    assert importlib.util.find_spec("ansible_mitogen") is not None, problem()
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(STRATEGY_PLUGINS),
+            "ANSIBLE_STRATEGY": "intagent_mitogen_free" if strategy == "free" else "intagent_mitogen_linear"}

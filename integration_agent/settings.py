@@ -100,8 +100,9 @@ class AnsibleSettings(_Strict):
     package_lock_timeout: int = Field(60, ge=0, le=3600, description=(
         "Seconds the package manager waits for its lock on a host (apt's lock_timeout) in each apply attempt; "
         "a lock still held then is retried by intagent, with backoff, three times."))
-    mitogen: Annotated[bool, AfterValidator(_mitogen_usable)] = Field(False, description=(
-        "Run playbooks with Mitogen's strategy (faster tasks; pip install 'intagent[mitogen]')."))
+    mitogen: Annotated[bool, AfterValidator(_mitogen_usable)] = Field(True, description=(
+        "Run playbooks with Mitogen's strategy: one persistent Python per host instead of one per task "
+        "(see docs/benchmarks.md); false: Ansible's own strategy."))
     executor: Literal["local", "streaming"] = Field(
         "local", description="local: Ansible runs here; streaming: each playbook is streamed to worker_command.")
     worker_command: Annotated[str, AfterValidator(_command)] = Field(

@@ -73,6 +73,7 @@ class StreamingExecutor(Executor):
         # environment says; the operator's own ANSIBLE_* variables; Ansible's scratch inside the worker's
         # private dir, removed with it.
         env = {**user_ansible_env(), **job.env, "ANSIBLE_LOCAL_TEMP": ".ansible-tmp"}
+        env.pop("ANSIBLE_STRATEGY_PLUGINS", None)  # a path of this machine: _stage sends the plugins instead
         if job.ansible.config_file is not None:
             env["ANSIBLE_CONFIG"] = "ansible.cfg"
         transmit = {
@@ -129,6 +130,9 @@ def _stage(job: Job) -> tuple[Path, list[Path]]:
     project.mkdir(mode=0o700)  # ansible ignores an ansible.cfg in a world-writable cwd
     playbook = project / job.playbook.name
     shutil.copyfile(job.playbook, playbook)
+    if "ANSIBLE_STRATEGY_PLUGINS" in job.env:  # Mitogen's strategy: Ansible loads it from next to the playbook
+        shutil.copytree(job.env["ANSIBLE_STRATEGY_PLUGINS"], project / "strategy_plugins",
+                        ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     if job.ansible.config_file is not None:  # the operator's settings travel with the job
         shutil.copyfile(job.ansible.config_file, project / "ansible.cfg")
     roles = project / "roles"  # next to the playbook: ansible looks there first

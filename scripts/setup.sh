@@ -22,6 +22,6 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
     echo "setup: intagent needs Python 3.11 or newer as python3" >&2; exit 1; }
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # Extras: generate (openai, ansible-lint: generated playbooks), test (the suite, and ruff, mypy and
-# types-PyYAML for scripts/check.sh), mitogen (the ansible.mitogen setting; the suite tests it).
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[generate,test,mitogen]'
+# types-PyYAML for scripts/check.sh).
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[generate,test]'
 echo "setup: ready ($(.venv/bin/intagent --version))" >&2

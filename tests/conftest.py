@@ -85,16 +85,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     return env
 
 
-@pytest.fixture(params=["default", "mitogen"])
+@pytest.fixture(params=["mitogen", "ansible"])
 def strategy_env(request, isolated_env) -> dict[str, str]:
-    """``isolated_env`` with Ansible's default strategy, then with Mitogen's (the ``ansible.mitogen`` setting):
-    every curated role is proven under both."""
-    if request.param == "mitogen":
-        from integration_agent.mitogen import problem
-
-        if why := problem():
-            pytest.fail(f"the mitogen variant cannot run: {why}")  # setup.sh installs it: never a skip
-        return {**isolated_env, "INTAGENT_ANSIBLE_MITOGEN": "true"}
+    """``isolated_env`` with intagent's default strategy (Mitogen's), then with Ansible's own
+    (``ansible.mitogen: false``): every curated role is proven under both."""
+    if request.param == "ansible":
+        return {**isolated_env, "INTAGENT_ANSIBLE_MITOGEN": "false"}
     return isolated_env
 
 

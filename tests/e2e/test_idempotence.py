@@ -37,7 +37,7 @@ def test_a_second_install_a_plan_and_a_second_uninstall_change_nothing(name, lab
     if name == "infra_agent":
         lab.add_packages([build_standin_deb(tmp_path)])
     lab.reset(HOSTS)
-    label = name + (" (mitogen)" if "INTAGENT_ANSIBLE_MITOGEN" in strategy_env else "")
+    label = name + (" (ansible strategy)" if "INTAGENT_ANSIBLE_MITOGEN" in strategy_env else "")
     env = {**strategy_env, "NEW_RELIC_LICENSE_KEY": "0123456789abcdef0123456789abcdef01234567"}
     first = run("install", name, lab, env)
     assert {r["status"] for r in first.values()} == {"installed"} and all(changes(first).values())

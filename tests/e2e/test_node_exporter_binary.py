@@ -48,7 +48,7 @@ def release_mirror(lab, tmp_path):
 
 
 def test_binary_install_checks_the_sha256_and_uninstalls_cleanly(lab, release_mirror, strategy_env):
-    isolated_env = strategy_env  # with Ansible's strategy, then with Mitogen's
+    isolated_env = strategy_env  # with Mitogen's strategy (the default), then with Ansible's
     base, _release = release_mirror
     url = base + "/v{version}/node_exporter-{version}.linux-{arch}.tar.gz"
     args = ["-i", str(lab.inventory_path), "-l", "lab1", "--var", "install_method=binary", "--var",

@@ -123,9 +123,10 @@ def test_the_job_zip_stays_in_memory(tmp_path, monkeypatch):
         return real(*args, **kwargs)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", recording)
     before = tempfile.tempdir
-    result = StreamingExecutor().run(_playbook(tmp_path), local_and_closed_inventory(tmp_path), limit="here",
-                                     secrets={"license_key": "x"})
-    assert result.completed
+    # With Mitogen's strategy (the default setting), which the worker loads from the job it was sent.
+    result = StreamingExecutor(mitogen=True).run(_playbook(tmp_path), local_and_closed_inventory(tmp_path),
+                                                 limit="here", secrets={"license_key": "x"})
+    assert result.completed and result.hosts["here"].changed == 1  # the play ran (and failed where it should)
     assert places and all(p.startswith("/dev/shm") for p in places), places  # the job out, the artifacts back
     assert tempfile.tempdir == before
 
@@ -134,7 +135,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     capture = tmp_path / "stream"
     command = ["sh", "-c", f'cat > "{capture}"; echo "worker: cannot run this job" >&2; exit 3']
     with pytest.raises(ExecutionFailed) as info:
-        StreamingExecutor(timeout=7, worker_command=command).run(
+        StreamingExecutor(timeout=7, worker_command=command, mitogen=True).run(
             _playbook(tmp_path), local_and_closed_inventory(tmp_path), limit="here", extravars={"colour": "blue"},
             secrets={"license_key": "sekrit"}, check=True)
     message = str(info.value)
@@ -152,7 +153,8 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     assert env["ANSIBLE_CONFIG"] == "ansible.cfg" and env["ANSIBLE_TIMEOUT"] == "7" and MARKER_ENV in env
     assert env["ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED"] == "True" and env["ANSIBLE_HOST_PATTERN_MISMATCH"] == "error"
     assert env["ANSIBLE_NOCOLOR"] == "True"
-    assert not {"PATH", "ANSIBLE_ROLES_PATH"} & set(env)
+    assert not {"PATH", "ANSIBLE_ROLES_PATH", "ANSIBLE_STRATEGY_PLUGINS"} & set(env)
+    assert env["ANSIBLE_STRATEGY"] == "intagent_mitogen_linear"  # loaded from the job's strategy_plugins
     assert str(tmp_path) not in json.dumps(kwargs) and "/dev/shm" not in json.dumps(kwargs)
 
     job = tmp_path / "job"
@@ -160,6 +162,8 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     assert (job / "project" / "play.yml").read_text() == PLAY
     assert (job / "project" / "ansible.cfg").is_file()
     assert (job / "project" / "roles" / "node_exporter" / "tasks" / "main.yml").is_file()
+    assert sorted(p.name for p in (job / "project" / "strategy_plugins").iterdir()) == [
+        "intagent_mitogen_free.py", "intagent_mitogen_linear.py"]
     assert (job / "inventory" / "0" / "hosts.yml").read_text() == local_and_closed_inventory(tmp_path).read_text()
     assert json.loads((job / "secrets.json").read_text()) == {"license_key": "sekrit"}
     assert stat.S_IMODE((job / "secrets.json").stat().st_mode) == 0o600
