@@ -107,10 +107,19 @@ class PlaybookRun:
     completed: bool  # False when the final stats event never came (interrupted or crashed)
     events: int = 0
     record_error: str | None = None  # the events file could not be written (a full disk): the run was stopped
+    # The hosts of the playbook's later plays, by the stage each one stands for (``hosts`` is the first play's).
+    later: dict[str, dict[str, HostRun]] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> list[str]:
         return sorted(h for h, r in self.hosts.items() if not r.succeeded)
+
+    def play(self, stage: str) -> PlaybookRun | None:
+        """The later play that stood for ``stage``, as a run of its own (None: the playbook had no such play)."""
+        if stage not in self.later:
+            return None
+        return PlaybookRun(status=self.status, rc=self.rc, hosts=self.later[stage], completed=self.completed,
+                           events=self.events, record_error=self.record_error)
 
 
 @dataclass(frozen=True)
@@ -244,10 +253,14 @@ class Executor:
     def run(self, playbook: Path, inventory: Path | Sequence[Path], *, limit: str | None = None,
             extravars: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
             check: bool = False, diff: bool = False, events_file: Path | None = None, stage: str = "",
-            roles_path: Path | None = None,
+            later: Sequence[str] = (), roles_path: Path | None = None,
             on_event: EventSink | None = None, cancel: threading.Event | None = None) -> PlaybookRun:
         """Run ``playbook`` against ``inventory`` (one source or several); a failed play is a status,
-        never an exception."""
+        never an exception.
+
+        ``stage`` labels the playbook's events; ``later`` labels its second and later plays, whose hosts are
+        kept apart (``PlaybookRun.later``) and whose events carry their own label (``event["stage"]`` for
+        ``on_event``, as in the events file)."""
         secrets = dict(secrets or {})
         if self.secrets.become_password:
             secrets["ansible_become_password"] = self.secrets.become_password
@@ -257,7 +270,8 @@ class Executor:
         private = self.scratch.private_dir(private_prefix(self.marker),
                                            secrets=bool(secrets or self.secrets.vault_password))
         hosts: dict[str, HostRun] = {}
-        seen: dict[str, Any] = {"stats": False, "count": 0, "record_error": None}
+        seen: dict[str, Any] = {"stats": False, "count": 0, "record_error": None, "labels": tuple(later),
+                                "later": {}}
         sink = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115 - closed below
         # A playbook whose events cannot be recorded is stopped like an interrupted one.
         cancel = cancel if cancel is not None else threading.Event()
@@ -266,9 +280,10 @@ class Executor:
             event = redact(event)
             seen["count"] += 1
             self._fold(event, hosts, seen)
+            event["stage"] = _label(event, seen, stage)
             if sink and not seen["record_error"]:
                 try:
-                    sink.write(json.dumps({"stage": stage, **_slim(event)}, default=str) + "\n")
+                    sink.write(json.dumps({"stage": event["stage"], **_slim(event)}, default=str) + "\n")
                     sink.flush()
                 except OSError as exc:
                     seen["record_error"] = f"{events_file} cannot be written ({exc.strerror})"
@@ -303,7 +318,7 @@ class Executor:
                     sink.close()
             shutil.rmtree(private, ignore_errors=True)
         return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"],
-                           record_error=seen["record_error"])
+                           record_error=seen["record_error"], later=seen["later"])
 
     def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
         """Run ``job`` with ansible-runner in this process, Ansible on this machine."""
@@ -331,8 +346,15 @@ class Executor:
 
     @staticmethod
     def _fold(event: dict[str, Any], hosts: dict[str, HostRun], seen: dict[str, Any]) -> None:
+        """Fold one event into ``hosts`` (the first play's) or, in a later play that ``seen["labels"]`` names,
+        into ``seen["later"][label]``. The final stats count every play: a later play's own counts (from its
+        events) are taken back out of the first play's."""
         name = event.get("event", "")
         data = event.get("event_data") or {}
+        later: dict[str, dict[str, HostRun]] = seen.setdefault("later", {})
+        if name == "playbook_on_play_start":
+            seen["play"] = seen.get("play", -1) + 1
+            return
         if name == "playbook_on_stats":
             seen["stats"] = True
             for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
@@ -340,11 +362,23 @@ class Executor:
                 for host, count in (data.get(key) or {}).items():
                     setattr(hosts.setdefault(host, HostRun(host)), attr, count)
             for host in data.get("dark") or {}:
-                hosts.setdefault(host, HostRun(host)).unreachable = True
+                # A host unreachable in a later play was reached in the first (or it would not have gone on).
+                if not any(host in play and play[host].unreachable for play in later.values()):
+                    hosts.setdefault(host, HostRun(host)).unreachable = True
+            for play in later.values():
+                for host, own in play.items():
+                    first = hosts.setdefault(host, HostRun(host))
+                    for attr in ("ok", "changed", "failed", "skipped"):
+                        setattr(first, attr, max(0, getattr(first, attr) - getattr(own, attr)))
             return
         if name not in _HOST_EVENTS or not data.get("host"):
             return
-        host = hosts.setdefault(data["host"], HostRun(data["host"]))
+        label = _later_label(seen)
+        if label is not None:
+            host = later.setdefault(label, {}).setdefault(data["host"], HostRun(data["host"]))
+            _count(host, name, data)
+        else:
+            host = hosts.setdefault(data["host"], HostRun(data["host"]))
         result = data.get("res") or {}
         if name == "runner_on_unreachable":
             host.unreachable = True
@@ -426,6 +460,35 @@ def stop_marked(marker: str, grace: float = 3.0) -> list[int]:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+def _later_label(seen: dict[str, Any]) -> str | None:
+    """The label of the later play running now (None: the first play, or a play nobody labelled)."""
+    index, labels = seen.get("play", 0), seen.get("labels", ())
+    return labels[index - 1] if 0 < index <= len(labels) else None
+
+
+def _label(event: dict[str, Any], seen: dict[str, Any], stage: str) -> str:
+    """The stage an event belongs to: its later play's label, else the run's (the final stats are the run's)."""
+    if event.get("event") == "playbook_on_stats":
+        return stage
+    return _later_label(seen) or stage
+
+
+def _count(host: HostRun, name: str, data: dict[str, Any]) -> None:
+    """Count one task result the way the final stats would (for a later play, which the stats do not split)."""
+    result = data.get("res")
+    result = result if isinstance(result, dict) else {}
+    if name == "runner_on_ok":
+        host.ok += 1
+        host.changed += bool(result.get("changed"))
+    elif name == "runner_on_failed":
+        if data.get("ignore_errors"):
+            host.ignored += 1
+        else:
+            host.failed += 1
+    elif name == "runner_on_skipped":
+        host.skipped += 1
+
 
 def _failure_message(result: dict[str, Any]) -> str:
     msg = result.get("msg") or result.get("stderr") or result.get("module_stderr") or "failed"

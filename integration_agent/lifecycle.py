@@ -208,6 +208,14 @@ def entry_playbooks(integration: Integration) -> dict[str, str]:
     return {entry: entry_playbook(integration.name, entry, integration.manifest.facts) for entry in ENTRY_POINTS}
 
 
+def apply_playbook(playbooks: dict[str, str]) -> str:
+    """The apply playbook of an install whose verify comes right after it: the main entry point's play, then
+    the verify entry point's play. One Ansible process instead of two: one start-up, and with Mitogen one
+    interpreter per host instead of two. Ansible leaves a host that failed the first play out of the second;
+    the executor keeps the second play's results apart, as verify's (``PlaybookRun.later``)."""
+    return playbooks["main"] + playbooks["verify"].removeprefix("---\n")
+
+
 def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
     """Hash of everything that decides what a run does (secret values excluded)."""
     digest = hashlib.sha256()
@@ -259,6 +267,10 @@ class Lifecycle:
         self.journal = Journal(run.journal_file, redact=self.redact, reserve=run.reserve)
         self.playbooks = entry_playbooks(integration)
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
+        # Verify as the apply playbook's second play (see apply_playbook): set per action in execute, and the
+        # verify results of the hosts that applied, until the verify step takes them.
+        self.verify_in_apply = False
+        self.verified: dict[str, PlaybookRun] = {}
 
     def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
         """Run the steps of ``action`` (or, resuming, those left at ``resume``), journaling every hand-off."""
@@ -269,6 +281,11 @@ class Lifecycle:
             self.journal.append(RunRequested(action, self.integration.name, tuple(self.hosts),
                                              self.params.recorded()))
         table = step_table(action, self.custom)
+        # Only when nothing runs between the two (a custom step after apply sees the host before verify).
+        names = [_name(step) for step in table]
+        self.verify_in_apply = "apply" in names and names[names.index("apply") + 1:][:1] == ["verify"]
+        if self.verify_in_apply:
+            self.run.playbook("apply.yml", apply_playbook(self.playbooks))
         with self.executor.fact_cache():
             if self.rollout is None:
                 current = self._steps(action, _only(table, resume.steps if resume else None))
@@ -404,15 +421,16 @@ class Lifecycle:
         if not hosts:
             return None
         spec = STAGES[stage]
-        playbook = self.run.playbooks_dir / f"{spec['entry']}.yml"
+        later = ("verify",) if stage == "apply" and self.verify_in_apply else ()
+        playbook = self.run.playbooks_dir / ("apply.yml" if later else f"{spec['entry']}.yml")
         if stage == "apply":
             self._check_fingerprint()
         on_event = self.on_event
         result = self.executor.run(
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
             secrets=self.params.secrets, check=spec["check"], diff=spec["diff"], events_file=self.run.events_file,
-            stage=stage, roles_path=self.integration.roles_path,
-            on_event=(lambda event: on_event(stage, event)) if on_event else None,
+            stage=stage, later=later, roles_path=self.integration.roles_path,
+            on_event=(lambda event: on_event(event.get("stage") or stage, event)) if on_event else None,
             cancel=self.cancel)
         for host in hosts:
             outcome = result.hosts.get(host.host)
@@ -476,11 +494,14 @@ class Lifecycle:
             if result is None:
                 return
             touched.update(h.host for h in hosts if h.changed.get("apply"))
+            verify = result.play("verify")
             retry = []
             for host in hosts:
                 outcome = result.hosts.get(host.host)
                 if self._settle(host, outcome, result, "apply"):
                     host.status = HostStatus.APPLIED
+                    if verify is not None:  # verified by the same playbook: the verify step reads it
+                        self.verified[host.host] = verify
                     continue
                 if host.status in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):
                     continue
@@ -508,12 +529,21 @@ class Lifecycle:
     def _stage_verify(self, action: str) -> None:
         """The verifier's verdict on each host in play; an install rolls back the hosts that failed it."""
         hosts = self._in_play()
-        result = self._run("verify", hosts)
-        if result is None:
-            return
-        found = verdicts([h.host for h in hosts], result)
+        # Hosts the apply playbook verified in its second play; the others (none, unless the action has no
+        # apply or a custom step runs between) in a verify playbook of their own.
+        results = {h.host: self.verified.pop(h.host) for h in hosts if h.host in self.verified}
+        rest = [h for h in hosts if h.host not in results]
+        ran = self._run("verify", rest)
+        if ran is not None:
+            results.update(dict.fromkeys((h.host for h in rest), ran))
         for host in hosts:
-            verdict = found[host.host]
+            if host.host not in results:
+                continue
+            result = results[host.host]
+            outcome = result.hosts.get(host.host)
+            if outcome is not None:
+                host.changed["verify"] = outcome.changed
+            verdict = verdicts([host.host], result)[host.host]
             if verdict.answered:
                 host.evidence = verdict.evidence
             host.status = verdict.status

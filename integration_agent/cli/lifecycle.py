@@ -50,7 +50,7 @@ def _progress(stage: str, event: dict[str, Any], verbosity: int = 0) -> None:
     name = event.get("event")
     data = event.get("event_data") or {}
     host, task = data.get("host"), data.get("task", "")
-    if name == "playbook_on_start":
+    if name == "playbook_on_play_start":  # one play per stage (an install's apply playbook has verify's too)
         progress(f"{stage}: started", "bold")
         return
     if not host:

@@ -137,3 +137,43 @@ def test_forks_decide_how_many_hosts_run_a_task_at_once(tmp_path, forks, met):
     result = Executor(options=AnsibleOptions(forks=forks)).run(play, inv)
     assert result.hosts["two"].failed == 0
     assert (result.hosts["one"].failed == 0) is met, result.hosts["one"]
+
+
+def test_a_later_play_is_kept_apart_as_the_stage_it_stands_for(tmp_path):
+    """Apply and verify in one playbook: the second play's results, failures, evidence and event labels are
+    verify's; the final stats, which count both plays, leave the first play's counts to apply."""
+    inventory = tmp_path / "two.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n" + "".join(
+            f"    {name}:\n      ansible_connection: local\n"
+            "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n" for name in ("here", "there"))
+        + "    closed:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_user: nobody\n")
+    pb = _playbook(tmp_path, (
+        "- name: Apply\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Change\n      ansible.builtin.command: 'true'\n      changed_when: true\n"
+        "- name: Verify\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Probe\n      ansible.builtin.command: 'true'\n      changed_when: inventory_hostname == 'here'\n"
+        "    - name: intagent evidence\n      ansible.builtin.debug:\n        var: probe_evidence\n"
+        "      vars:\n        probe_evidence: {host: '{{ inventory_hostname }}'}\n"
+        "    - name: Check it works\n      ansible.builtin.fail:\n        msg: not working\n"
+        "      when: inventory_hostname == 'there'\n"))
+    events, seen = tmp_path / "events.jsonl", []
+    result = Executor(timeout=5).run(pb, inventory, events_file=events, stage="apply", later=("verify",),
+                                     on_event=seen.append)
+    assert result.completed and result.status == "failed"
+    apply = result.hosts
+    assert apply["here"].succeeded and apply["there"].succeeded  # there's failure was verify's
+    assert (apply["here"].changed, apply["there"].changed) == (1, 1)  # verify's change on here is not apply's
+    assert apply["here"].evidence is None and apply["closed"].unreachable
+    verify = result.play("verify")
+    assert verify is not None and result.play("uninstall") is None
+    assert set(verify.hosts) == {"here", "there"}  # Ansible left the unreachable host out of the second play
+    assert verify.hosts["here"].succeeded and verify.hosts["here"].changed == 1
+    assert verify.hosts["here"].evidence == {"host": "here"}
+    assert not verify.hosts["there"].succeeded and verify.hosts["there"].failures == ["Check it works: not working"]
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    labels = {(line["event_data"].get("task"), line["stage"]) for line in lines
+              if line["event"].startswith("runner_on_")}
+    assert labels == {("Change", "apply"), ("Probe", "verify"), ("intagent evidence", "verify"),
+                      ("Check it works", "verify")}
+    assert [e["stage"] for e in seen if e["event"] == "playbook_on_stats"] == ["apply"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from integration_agent.catalog import Catalog
 from integration_agent.executor import HostRun, PlaybookRun
-from integration_agent.lifecycle import Lifecycle
+from integration_agent.lifecycle import CustomStep, Lifecycle
 from integration_agent.params import ResolvedParams
 from integration_agent.runs import RunDir
 
@@ -86,3 +86,48 @@ def test_rollbacks_read_the_run_of_the_uninstall_entry_point():
     assert rollbacks(["web1", "web2", "web3"], result) == {
         "web1": Rollback(True), "web2": Rollback(False, ("recover: apt: held package",)),
         "web3": Rollback(False, ("recover: no result",))}
+
+
+class TwoPlayExecutor(ScriptedExecutor):
+    """Like ScriptedExecutor, and an apply run asked for later plays also answers them: {host: failed}."""
+
+    def __init__(self, script, verify):
+        super().__init__(script)
+        self.verify = verify
+        self.playbooks: list[str] = []
+
+    def run(self, playbook, inventory, *, limit, stage, later=(), **kwargs):
+        self.playbooks.append(Path(playbook).name)
+        result = super().run(playbook, inventory, limit=limit, stage=stage, **kwargs)
+        if "verify" in later:
+            result.later["verify"] = {
+                h: HostRun(h, ok=1, failed=int(self.verify[h]), evidence={"active": not self.verify[h]},
+                           failures=["Check: not working"] if self.verify[h] else [])
+                for h in limit.split(",") if not result.hosts[h].failed}
+        return result
+
+
+def test_an_install_verifies_in_the_apply_playbooks_second_play(tmp_path):
+    changed = {"a": (False, "", 2), "b": (False, "", 2)}
+    executor = TwoPlayExecutor([{}, changed, {}], verify={"a": False, "b": True})  # plan, apply (+ verify), recover
+    report = lifecycle(tmp_path, executor, []).execute("install")
+    assert executor.calls == [("plan", "a,b"), ("apply", "a,b"), ("recover", "b")]  # no verify playbook of its own
+    assert executor.playbooks == ["main.yml", "apply.yml", "uninstall.yml"]
+    apply = (tmp_path / "runs").glob("*/playbooks/apply.yml")
+    assert [p.read_text().count("- name: intagent node_exporter") for p in apply] == [2]  # main's play, verify's
+    assert report.hosts["a"].status == "installed" and report.hosts["a"].evidence == {"active": True}
+    assert report.hosts["b"].status == "rolled_back"
+    assert "verify: Check: not working" in report.hosts["b"].failures
+
+
+def test_a_step_between_apply_and_verify_gets_a_verify_playbook_of_its_own(tmp_path):
+    executor = TwoPlayExecutor([{}, {}, {}], verify={"a": False, "b": False})
+    integration = Catalog().get("node_exporter")
+    run = RunDir.create(tmp_path / "runs")
+    seen = []
+    step = CustomStep("look", after="apply", run=lambda view: seen.append(dict(view.hosts)))
+    report = Lifecycle(integration, tmp_path / "hosts.yml", ["a", "b"], ResolvedParams(), run, executor=executor,
+                       steps=(step,)).execute("install")
+    assert [c[0] for c in executor.calls] == ["plan", "apply", "verify"]
+    assert executor.playbooks == ["main.yml", "main.yml", "verify.yml"]
+    assert seen and report.exit_code == 0

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Where the time of one intagent install goes, on fresh lab hosts; run on demand as root, prints figures.
+
+    .venv/bin/python benchmarks/profile.py [--hosts 10] [--set INTAGENT_ANSIBLE_MITOGEN=false ...]
+
+Resets lab1..labN to the pristine base image, runs `intagent install node_exporter --yes --json` on them
+and prints:
+
+- the wall time, the CPU time of the whole machine over it (the lab's hosts share the controller's CPUs)
+  and that of intagent with every process it started (ansible-playbook, its workers, ssh, Mitogen);
+- each playbook's plays and tasks in order, with the wall time from one task's start to the next
+  (from the `created` time of the run's events), labelled with the stage each belongs to.
+
+`--set NAME=VALUE` adds an intagent setting to the run's environment (for example the Ansible strategy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MARKS = ("playbook_on_play_start", "playbook_on_task_start", "playbook_on_stats")
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent (every core, idle and I/O wait excluded)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timeline(events: Path) -> list[tuple[float, str, str]]:
+    """(seconds to the next mark, stage, name) for each play start, task start and the final stats."""
+    marks: list[tuple[float, str, str]] = []
+    last = 0.0
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if not event.get("created"):
+            continue
+        when = datetime.fromisoformat(event["created"].replace("Z", "+00:00")).timestamp()
+        last = max(last, when)
+        if event["event"] in MARKS:
+            data = event.get("event_data") or {}
+            name = data.get("task") or data.get("play") or "(stats)"
+            if event["event"] == "playbook_on_play_start":
+                name = f"play: {name}"
+            marks.append((when, event.get("stage", ""), name))
+    return [(nxt[0] - when, stage, name) for (when, stage, name), nxt in zip(marks, [*marks[1:], (last, "", "")],
+                                                                         strict=True)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    from integration_agent.lab import Lab
+    from integration_agent.settings import load_settings
+
+    lab = Lab(load_settings(env={}).lab)
+    lab.up(args.hosts)
+    names = [f"lab{i}" for i in range(1, args.hosts + 1)]
+    lab.reset(names)
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAGENT_", "ANSIBLE_"))}
+        env.update(INTAGENT_LEARN="false", INTAGENT_RUNS_DIR=scratch, **dict(s.split("=", 1) for s in args.set))
+        cpu, own, started = machine_cpu(), children_cpu(), time.perf_counter()
+        proc = subprocess.run([str(BIN / "intagent"), "install", "node_exporter", "-i", str(lab.inventory_path),
+                               "-l", ",".join(names), "--yes", "--json"], env=env, cwd=REPO, capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - started
+        cpu, own = machine_cpu() - cpu, children_cpu() - own
+        if proc.returncode != 0:
+            raise SystemExit(f"install failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        print(f"{args.hosts} host(s): wall {wall:.1f} s; CPU: machine {cpu:.1f} s, intagent and its processes "
+              f"{own:.1f} s ({', '.join(args.set) or 'defaults'})")
+        [events] = Path(scratch).glob("*/events.jsonl")
+        for seconds, stage, name in timeline(events):
+            print(f"{seconds:7.2f} s  {stage:<7} {name}")
+
+
+if __name__ == "__main__":
+    main()
