@@ -603,7 +603,8 @@ class Lifecycle:
             self.executor.stop_leftovers()
         self._skip_unattempted(interrupted)
         for host in self.hosts.values():
-            stopped = host.status in UNSETTLED or host.status == HostStatus.FAILED
+            # UNKNOWN too: a playbook stopped before it reported on the host (which says only "no result").
+            stopped = host.status in UNSETTLED or host.status in (HostStatus.FAILED, HostStatus.UNKNOWN)
             if interrupted and stopped and not host.rollback_failed:
                 host.status = HostStatus.UNKNOWN  # stopped part way: its state is not known until reconciled
                 host.failures.append(f"interrupted: {self.stop_reason or 'the run was stopped'} before this "

@@ -132,7 +132,7 @@ def _stage(job: Job) -> tuple[Path, list[Path]]:
     shutil.copyfile(job.playbook, playbook)
     if "ANSIBLE_STRATEGY_PLUGINS" in job.env:  # Mitogen's strategy: Ansible loads it from next to the playbook
         shutil.copytree(job.env["ANSIBLE_STRATEGY_PLUGINS"], project / "strategy_plugins",
-                        ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+                        ignore=shutil.ignore_patterns("__pycache__"))
     if job.ansible.config_file is not None:  # the operator's settings travel with the job
         shutil.copyfile(job.ansible.config_file, project / "ansible.cfg")
     roles = project / "roles"  # next to the playbook: ansible looks there first
