@@ -139,7 +139,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     lab = Lab(load_settings(env={}).lab)
     lab.up(max(sizes))
-    header = f"{'hosts':>5}" + "".join(f"{c:>17}" for c in columns)
+    header = f"{'hosts':>5}" + "".join(f"{c:>18}" for c in columns)
     ratios = [c for c in ("ap stock", "shell seq", "shell par") if c in columns and "intagent" in columns]
     header += "".join(f"{'intagent/' + c:>20}" for c in ratios) + f"{'intagent s/host':>17}"
     print(header, flush=True)
@@ -147,7 +147,7 @@ def main() -> None:
         for size in sizes:
             bench = Bench(lab, [f"lab{i}" for i in range(1, size + 1)], Path(scratch))
             times = {c: bench.measure(c) for c in columns}
-            line = f"{size:>5}" + "".join(f"{times[c]:>16.1f}s" for c in columns)
+            line = f"{size:>5}" + "".join(f"{times[c]:>17.1f}s" for c in columns)
             line += "".join(f"{times['intagent'] / times[c]:>20.2f}" for c in ratios)
             line += f"{times['intagent'] / size:>16.2f}s" if "intagent" in times else ""
             print(line, flush=True)
