@@ -532,6 +532,9 @@ class Lifecycle:
         # Hosts the apply playbook verified in its second play; the others (none, unless the action has no
         # apply or a custom step runs between) in a verify playbook of their own.
         results = {h.host: self.verified.pop(h.host) for h in hosts if h.host in self.verified}
+        for host in hosts:  # what _run records of the hosts it runs, for those the apply playbook verified
+            if host.host in results and (outcome := results[host.host].hosts.get(host.host)) is not None:
+                host.changed["verify"] = outcome.changed
         rest = [h for h in hosts if h.host not in results]
         ran = self._run("verify", rest)
         if ran is not None:
@@ -540,9 +543,6 @@ class Lifecycle:
             if host.host not in results:
                 continue
             result = results[host.host]
-            outcome = result.hosts.get(host.host)
-            if outcome is not None:
-                host.changed["verify"] = outcome.changed
             verdict = verdicts([host.host], result)[host.host]
             if verdict.answered:
                 host.evidence = verdict.evidence

@@ -15,7 +15,7 @@ from pathlib import Path
 
 # The ansible-core releases the supported Mitogen release (0.3.x) runs on, as (major, minor), inclusive.
 SUPPORTED = ((2, 10), (2, 19))
-# intagent's variants of Mitogen's strategies, without its CPU pinning (see the folder's _unpinned.py).
+# intagent's variants of Mitogen's strategies (what they change: intagent_mitogen_linear.py in that folder).
 STRATEGY_PLUGINS = Path(__file__).resolve().parent / "ansible_plugins" / "strategy"
 INSTALL_HINT = "pip install 'mitogen>=0.3.54,<0.4', or set ansible.mitogen to false"
 
