@@ -253,6 +253,12 @@ def user_flag(name: str, places: tuple[tuple[str, str], ...], env: Mapping[str, 
     return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
 
 
+def user_strategy(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str | None:
+    """The strategy the operator's environment or file chooses (None: Ansible's default, linear)."""
+    env = os.environ if env is None else env
+    return user_setting("ANSIBLE_STRATEGY", env, _read_ini(find_user_config(env, cwd)), (("defaults", "strategy"),))
+
+
 def has_vault_source(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
     """Whether the operator's environment or file names a vault password file or vault identities."""
     env = os.environ if env is None else env

@@ -27,8 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .ansible_env import REQUIRED_ENV, AnsibleEnvironment, AnsibleOptions, AnsibleSecrets, layered, quote_args
-from .mitogen import strategy_env as mitogen_env
+from .ansible_env import (
+    REQUIRED_ENV,
+    AnsibleEnvironment,
+    AnsibleOptions,
+    AnsibleSecrets,
+    layered,
+    quote_args,
+    user_strategy,
+)
+from .mitogen import strategy_env
 from .paths import ANSIBLE_CFG, ROLES_DIR
 from .scratch import Scratch
 from .secrets import Redactor
@@ -199,14 +207,21 @@ class Executor:
         self.forks = self.options.forks or forks
         self.timeout = timeout
         self.package_lock_timeout = package_lock_timeout
-        # Mitogen's strategy, when asked for (the setting checked that it can run here).
-        self.strategy_env = mitogen_env(os.environ.get("ANSIBLE_STRATEGY")) if mitogen else {}
+        # intagent's variant of the operator's strategy: Mitogen's when asked for (the setting checked that it
+        # can run here), else Ansible's with play-level modes.
+        self.strategy_env = strategy_env(user_strategy(), mitogen)
         self.secrets = secrets or AnsibleSecrets()
         self.scratch = scratch or Scratch()  # where each run's private dir goes (refused for secrets on disk)
         # Every process this executor starts (ansible-playbook, its workers, ssh masters) inherits this
         # marker, so an interrupted run can find and stop all of them.
         self.marker = uuid.uuid4().hex
         self._facts: Path | None = None  # the run's fact cache, while fact_cache() holds it
+
+    @property
+    def play_modes(self) -> bool:
+        """Whether a play's own check and diff mode reach its templates (intagent's strategy runs), so that a
+        dry-run play and the plays that apply can share one playbook."""
+        return "ANSIBLE_STRATEGY_PLUGINS" in self.strategy_env
 
     @property
     def secret_values(self) -> list[str]:

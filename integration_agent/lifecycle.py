@@ -208,12 +208,39 @@ def entry_playbooks(integration: Integration) -> dict[str, str]:
     return {entry: entry_playbook(integration.name, entry, integration.manifest.facts) for entry in ENTRY_POINTS}
 
 
-def apply_playbook(playbooks: dict[str, str]) -> str:
-    """The apply playbook of an install whose verify comes right after it: the main entry point's play, then
-    the verify entry point's play. One Ansible process instead of two: one start-up, and with Mitogen one
-    interpreter per host instead of two. Ansible leaves a host that failed the first play out of the second;
-    the executor keeps the second play's results apart, as verify's (``PlaybookRun.later``)."""
-    return playbooks["main"] + playbooks["verify"].removeprefix("---\n")
+def chained_playbook(integration: Integration, stages: Sequence[str]) -> str:
+    """One playbook of a play per stage in ``stages``, for stages that follow one another with nothing between
+    (plan, apply, verify): one Ansible start-up instead of one per stage, and with Mitogen one interpreter per
+    host. The plan play sets check and diff mode itself (intagent's strategy makes ``ansible_check_mode``
+    follow it); a later play of an entry point an earlier one ran skips the argument spec check the earlier
+    one made. Ansible leaves a host that failed a play out of the plays after it; the executor keeps each
+    later play's results apart (``PlaybookRun.later``)."""
+    plays: list[str] = []
+    checked: list[str] = []
+    for stage in stages:
+        entry = STAGES[stage]["entry"]
+        validate = not checked or not spec_covered(integration.argument_specs, entry, checked)
+        play = entry_playbook(integration.name, entry, integration.manifest.facts, check=STAGES[stage]["check"],
+                              validate=validate)
+        plays.append(play if not plays else play.removeprefix("---\n"))
+        checked.append(entry)
+    return "".join(plays)
+
+
+def spec_covered(specs: dict[str, Any], entry: str, checked: Sequence[str]) -> bool:
+    """Whether the argument spec of ``entry`` asks nothing that the specs of ``checked`` (entry points an
+    earlier play validated, with the same variables) did not: every option of it is one of theirs, the same
+    but for its description, and it has no rule across options."""
+    spec = specs.get(entry) or {}
+    if set(spec) - {"short_description", "description", "author", "options"}:
+        return False  # required_if, mutually_exclusive, ...: not compared here
+
+    def bare(option: Any) -> Any:
+        return {k: v for k, v in option.items() if k != "description"} if isinstance(option, dict) else option
+
+    theirs = [(specs.get(other) or {}).get("options") or {} for other in checked]
+    return all(any(name in options and bare(options[name]) == bare(option) for options in theirs)
+               for name, option in (spec.get("options") or {}).items())
 
 
 def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: dict[str, Any]) -> str:
@@ -267,9 +294,12 @@ class Lifecycle:
         self.journal = Journal(run.journal_file, redact=self.redact, reserve=run.reserve)
         self.playbooks = entry_playbooks(integration)
         self.fingerprint = fingerprint(integration, self.playbooks, params.extravars)
-        # Verify as the apply playbook's second play (see apply_playbook): set per action in execute, and the
-        # verify results of the hosts that applied, until the verify step takes them.
-        self.verify_in_apply = False
+        # The stages whose playbook also runs the stages after them, as later plays (see chained_playbook): set
+        # per action in execute. The later plays' results wait in ``ahead`` until their step takes them, and
+        # verify's per host in ``verified``.
+        self.chain: dict[str, tuple[str, ...]] = {}
+        self.ahead: dict[str, PlaybookRun] = {}
+        self.unfinished = False  # the last playbook with later plays stopped before its end
         self.verified: dict[str, PlaybookRun] = {}
 
     def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
@@ -281,11 +311,9 @@ class Lifecycle:
             self.journal.append(RunRequested(action, self.integration.name, tuple(self.hosts),
                                              self.params.recorded()))
         table = step_table(action, self.custom)
-        # Only when nothing runs between the two (a custom step after apply sees the host before verify).
-        names = [_name(step) for step in table]
-        self.verify_in_apply = "apply" in names and names[names.index("apply") + 1:][:1] == ["verify"]
-        if self.verify_in_apply:
-            self.run.playbook("apply.yml", apply_playbook(self.playbooks))
+        self.chain = self._chain([_name(step) for step in table], resumed=resume is not None)
+        for stage, later in self.chain.items():
+            self.run.playbook(f"{stage}.yml", chained_playbook(self.integration, (stage, *later)))
         with self.executor.fact_cache():
             if self.rollout is None:
                 current = self._steps(action, _only(table, resume.steps if resume else None))
@@ -300,6 +328,22 @@ class Lifecycle:
             self.journal.append(RunFinished(report.status, report.exit_code))
         self.run.reserve.unlink(missing_ok=True)  # needed no more (a resume sets it aside again)
         return report
+
+    def _chain(self, names: list[str], resumed: bool) -> dict[str, tuple[str, ...]]:
+        """Which stages run the stages after them in their own playbook: only stages with nothing between them
+        (a custom step after apply sees the host before verify). The plan takes apply along only when nobody
+        looks at it before apply (no question, no saved plan to compare), in a fresh run, with intagent's
+        strategy (which gives a dry-run play its ``ansible_check_mode``)."""
+        def then(stage: str, following: str) -> bool:
+            return stage in names and names[names.index(stage) + 1:][:1] == [following]
+
+        chain: dict[str, tuple[str, ...]] = {}
+        if then("apply", "verify"):
+            chain["apply"] = ("verify",)
+        if (then("plan", "apply") and not resumed and self.confirm is None and self.saved is None
+                and getattr(self.executor, "play_modes", False)):
+            chain["plan"] = ("apply", *chain.get("apply", ()))
+        return chain
 
     def _steps(self, action: str, steps: list[str | CustomStep]) -> str | None:
         """Run ``steps`` on the hosts in scope; the step running when the run stopped (or the last one)."""
@@ -421,25 +465,34 @@ class Lifecycle:
         if not hosts:
             return None
         spec = STAGES[stage]
-        later = ("verify",) if stage == "apply" and self.verify_in_apply else ()
-        playbook = self.run.playbooks_dir / ("apply.yml" if later else f"{spec['entry']}.yml")
-        if stage == "apply":
+        later = self.chain.get(stage, ())
+        playbook = self.run.playbooks_dir / (f"{stage}.yml" if later else f"{spec['entry']}.yml")
+        if stage == "apply" or "apply" in later:
             self._check_fingerprint()
         on_event = self.on_event
+        # A chained playbook's plays set their own modes (only its plan play is a dry run).
         result = self.executor.run(
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
-            secrets=self.params.secrets, check=spec["check"], diff=spec["diff"], events_file=self.run.events_file,
-            stage=stage, later=later, roles_path=self.integration.roles_path,
+            secrets=self.params.secrets, check=spec["check"] and not later, diff=spec["diff"] and not later,
+            events_file=self.run.events_file, stage=stage, later=later, roles_path=self.integration.roles_path,
             on_event=(lambda event: on_event(event.get("stage") or stage, event)) if on_event else None,
             cancel=self.cancel)
-        for host in hosts:
-            outcome = result.hosts.get(host.host)
-            if outcome is not None:
-                host.changed[stage] = outcome.changed
+        self._count_changes(stage, hosts, result)
+        self.unfinished = bool(later) and not result.completed
+        for step in later:
+            if (ran := result.play(step)) is not None:
+                self.ahead[step] = ran
         if result.record_error:  # the executor stopped the playbook: what it does can no longer be recorded
             self.stop_reason = result.record_error
             self.cancel.set()
         return result
+
+    @staticmethod
+    def _count_changes(stage: str, hosts: list[HostReport], result: PlaybookRun) -> None:
+        for host in hosts:
+            outcome = result.hosts.get(host.host)
+            if outcome is not None:
+                host.changed[stage] = outcome.changed
 
     def _settle(self, host: HostReport, outcome: HostRun | None, result: PlaybookRun, stage: str) -> bool:
         """Record a host's failure in ``stage``; return True when the host succeeded."""
@@ -467,8 +520,14 @@ class Lifecycle:
         return failed
 
     def _stage_plan(self, action: str) -> None:
-        for host in self._check_mode(self._in_play(), "plan"):
+        hosts = self._in_play()
+        for host in self._check_mode(hosts, "plan"):
             host.status = HostStatus.FAILED
+        if self.unfinished:  # a plan playbook that went on to apply stopped: any host may be changed part way
+            for host in hosts:
+                if host.status in (HostStatus.PLANNED, HostStatus.UNCHANGED):
+                    host.status = HostStatus.UNKNOWN
+                    host.failures.append("apply: the playbook stopped before it finished (no result for this host)")
 
     def _preview_uninstall(self) -> None:
         """What uninstall would remove on each host (check mode), for the question; hosts it fails on are
@@ -489,12 +548,21 @@ class Lifecycle:
         hosts = self._in_play()
         delays = retry_delays(BY_ID["package_manager_lock"], APPLY_RETRIES)
         touched: set[str] = set()  # hosts an attempt changed: only they need a rollback if the lock never frees
+        # The plan's playbook applied already (its second play), unless it stopped before that play.
+        ahead = self.ahead.pop("apply", None)
+        if ahead is None and "apply" in self.chain.get("plan", ()):
+            return  # no host went on to the apply play (each failed the plan, or the playbook stopped)
         while hosts:
-            result = self._run("apply", hosts)
+            result: PlaybookRun | None
+            if ahead is not None:
+                result, ahead = ahead, None
+                self._count_changes("apply", hosts, result)
+            else:
+                result = self._run("apply", hosts)
             if result is None:
                 return
             touched.update(h.host for h in hosts if h.changed.get("apply"))
-            verify = result.play("verify")
+            verify = self.ahead.pop("verify", None)
             retry = []
             for host in hosts:
                 outcome = result.hosts.get(host.host)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 # The ansible-core releases the supported Mitogen release (0.3.x) runs on, as (major, minor), inclusive.
 SUPPORTED = ((2, 10), (2, 19))
-# intagent's variants of Mitogen's strategies (what they change: intagent_mitogen_linear.py in that folder).
+# intagent's strategies: Ansible's and Mitogen's with what intagent changes (see each file there).
 STRATEGY_PLUGINS = Path(__file__).resolve().parent / "ansible_plugins" / "strategy"
 INSTALL_HINT = "pip install 'mitogen>=0.3.54,<0.4', or set ansible.mitogen to false"
 
@@ -40,9 +40,18 @@ def problem() -> str | None:
     return None
 
 
-def strategy_env(strategy: str | None = None) -> dict[str, str]:
-    """The environment that makes Ansible run with Mitogen: its strategy plugins, and its variant of the
-    operator's strategy (``free`` becomes ``intagent_mitogen_free``; anything else ``intagent_mitogen_linear``)."""
-    assert importlib.util.find_spec("ansible_mitogen") is not None, problem()
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(STRATEGY_PLUGINS),
-            "ANSIBLE_STRATEGY": "intagent_mitogen_free" if strategy == "free" else "intagent_mitogen_linear"}
+def strategy_env(strategy: str | None = None, mitogen: bool = True) -> dict[str, str]:
+    """The environment that makes Ansible run intagent's strategy plugins, for the operator's ``strategy``.
+
+    With Mitogen, its variant of that strategy: ``free`` becomes ``intagent_mitogen_free``, anything else
+    ``intagent_mitogen_linear``. Without, Ansible's ``linear`` or ``free`` with play-level modes
+    (``intagent_linear``, ``intagent_free``); another strategy of the operator's is left alone (empty: no
+    play-level modes, so intagent runs its dry run as a playbook of its own)."""
+    if mitogen:
+        assert importlib.util.find_spec("ansible_mitogen") is not None, problem()
+        name = "intagent_mitogen_free" if strategy == "free" else "intagent_mitogen_linear"
+    elif strategy in (None, "", "linear", "ansible.builtin.linear", "free", "ansible.builtin.free"):
+        name = "intagent_free" if strategy and strategy.endswith("free") else "intagent_linear"
+    else:
+        return {}
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(STRATEGY_PLUGINS), "ANSIBLE_STRATEGY": name}

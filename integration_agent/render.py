@@ -19,6 +19,12 @@ def render(template: str, **context: Any) -> str:
 DEFAULT_FACTS = ("min",)  # the platform, distribution, architecture, Python: what the curated roles read
 
 
-def entry_playbook(role: str, entry: str, facts: tuple[str, ...] | list[str] = DEFAULT_FACTS) -> str:
-    """The playbook intagent runs for one entry point of ``role``, gathering the fact subsets ``facts``."""
-    return render("role.yml.j2", role=role, entry=entry, title=f"intagent {role} {entry}", facts=list(facts))
+def entry_playbook(role: str, entry: str, facts: tuple[str, ...] | list[str] = DEFAULT_FACTS, *, check: bool = False,
+                   validate: bool = True) -> str:
+    """The playbook intagent runs for one entry point of ``role``, gathering the fact subsets ``facts``.
+
+    ``check``: a dry-run play (check and diff mode set by the play, for a playbook that applies after it);
+    ``validate=False``: no argument spec check, for a later play of the entry point a first play checked."""
+    title = f"intagent {role} {entry}" + (" (dry run)" if check else "")
+    return render("role.yml.j2", role=role, entry=entry, title=title, facts=list(facts), check=check,
+                  validate=validate)

@@ -177,3 +177,44 @@ def test_a_later_play_is_kept_apart_as_the_stage_it_stands_for(tmp_path):
     assert labels == {("Change", "apply"), ("Probe", "verify"), ("intagent evidence", "verify"),
                       ("Check it works", "verify")}
     assert [e["stage"] for e in seen if e["event"] == "playbook_on_stats"] == ["apply"]
+
+
+@pytest.mark.parametrize("strategy, mitogen", [(None, True), ("free", True), (None, False), ("free", False)],
+                         ids=["intagent_mitogen_linear", "intagent_mitogen_free", "intagent_linear", "intagent_free"])
+def test_a_dry_run_play_and_the_plays_that_apply_share_one_playbook(tmp_path, monkeypatch, strategy, mitogen):
+    """Under each of intagent's strategies, a play with ``check_mode: true`` changes nothing and its templates
+    see ``ansible_check_mode`` true, so a task guarded by it is skipped (listed as unpredictable) rather than
+    predicted in check mode; the next play applies with both modes off. Ansible's own strategy would give the
+    first play ``ansible_check_mode`` false."""
+    if strategy:
+        monkeypatch.setenv("ANSIBLE_STRATEGY", strategy)
+    else:
+        monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    target = tmp_path / "target"
+    tasks = (
+        "  tasks:\n"
+        f"    - name: Write\n      ansible.builtin.copy:\n        content: \"x\\n\"\n        dest: {target}\n"
+        f"    - name: Only when applying\n      ansible.builtin.file:\n        path: {target}.applied\n"
+        "        state: touch\n      when: not ansible_check_mode\n"
+        "    - name: Modes\n      ansible.builtin.debug:\n"
+        "        msg: 'check={{ ansible_check_mode }} diff={{ ansible_diff_mode }}'\n")
+    pb = _playbook(tmp_path, "- name: Dry run\n  hosts: here\n  gather_facts: false\n  check_mode: true\n"
+                             "  diff: true\n" + tasks + "- name: Apply\n  hosts: here\n  gather_facts: false\n" + tasks)
+    inventory = tmp_path / "here.yml"
+    inventory.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+                         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
+    events = tmp_path / "events.jsonl"
+    executor = Executor(timeout=5, mitogen=mitogen)
+    assert executor.play_modes
+    result = executor.run(pb, inventory, events_file=events, stage="plan", later=("apply",))
+    assert result.completed and result.status == "successful"
+    plan, applied = result.hosts["here"], result.play("apply")
+    assert [c["task"] for c in plan.changes] == ["Write"] and plan.changes[0]["diff"]  # diff mode: its diff
+    assert plan.unpredictable == ["Only when applying: skipped in check mode (its condition reads "
+                                  "ansible_check_mode)"]
+    assert applied is not None and [c["task"] for c in applied.hosts["here"].changes] == ["Write", "Only when applying"]
+    assert target.read_text() == "x\n" and (tmp_path / "target.applied").exists()
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    modes = [(line["stage"], line["event_data"]["res"]["msg"]) for line in lines
+             if line["event_data"].get("task") == "Modes" and line["event"] == "runner_on_ok"]
+    assert modes == [("plan", "check=True diff=True"), ("apply", "check=False diff=False")]

@@ -131,3 +131,96 @@ def test_a_step_between_apply_and_verify_gets_a_verify_playbook_of_its_own(tmp_p
     assert [c[0] for c in executor.calls] == ["plan", "apply", "verify"]
     assert executor.playbooks == ["main.yml", "main.yml", "verify.yml"]
     assert seen and report.exit_code == 0
+
+
+class ChainedExecutor(TwoPlayExecutor):
+    """An executor whose plays set their own check mode (intagent's strategy): a plan run asked for later plays
+    answers apply from the next entry of the script too, and verify from ``verify``."""
+
+    play_modes = True
+
+    def __init__(self, script, verify, completed=True):
+        super().__init__(script, verify)
+        self.completed = completed
+        self.later: list[tuple[str, ...]] = []
+        self.flags: list[tuple[bool, bool]] = []
+
+    def run(self, playbook, inventory, *, limit, stage, later=(), check=False, diff=False, **kwargs):
+        self.later.append(tuple(later))
+        self.flags.append((check, diff))
+        if "apply" not in later:
+            return super().run(playbook, inventory, limit=limit, stage=stage, later=later, **kwargs)
+        self.playbooks.append(Path(playbook).name)
+        plan = ScriptedExecutor.run(self, playbook, inventory, limit=limit, stage=stage)
+        applied = ScriptedExecutor.run(self, playbook, inventory, limit=limit, stage="apply")
+        self.calls.pop()  # one playbook: the plan's call
+        plan.completed = self.completed
+        plan.later["apply"] = {h: r for h, r in applied.hosts.items() if not plan.hosts[h].failed}
+        if "verify" in later:
+            plan.later["verify"] = {h: HostRun(h, ok=1, failed=int(self.verify[h]), evidence={"up": not self.verify[h]},
+                                               failures=["Check: not working"] if self.verify[h] else [])
+                                    for h, r in plan.later["apply"].items() if not r.failed}
+        return plan
+
+
+def test_with_intagents_strategy_an_install_is_one_playbook_of_plan_apply_and_verify(tmp_path):
+    executor = ChainedExecutor([{}, {"a": (False, "", 2), "b": (False, "", 1)}, {}], verify={"a": False, "b": True})
+    report = lifecycle(tmp_path, executor, []).execute("install")
+    assert executor.calls == [("plan", "a,b"), ("recover", "b")]  # no apply or verify playbook of their own
+    assert executor.playbooks == ["plan.yml", "uninstall.yml"] and executor.later[0] == ("apply", "verify")
+    assert executor.flags[0] == (False, False)  # the plays set their modes: no --check for the whole playbook
+    [playbook] = (tmp_path / "runs").glob("*/playbooks/plan.yml")
+    text = playbook.read_text()
+    assert text.count("- name: intagent node_exporter") == 3 and text.count("check_mode: true") == 1
+    assert text.count("rolespec_validate: false") == 2  # the plan play checked what apply's and verify's ask
+    assert report.hosts["a"].status == "installed" and report.hosts["a"].evidence == {"up": True}
+    assert report.hosts["a"].changed == {"plan": 0, "apply": 2, "verify": 0}
+    assert report.hosts["b"].status == "rolled_back" and "verify: Check: not working" in report.hosts["b"].failures
+
+
+def test_a_host_that_fails_the_plan_play_is_not_applied_and_a_transient_failure_is_retried_alone(tmp_path):
+    lock = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)"
+    executor = ChainedExecutor([{"a": (True, "unsupported", 0)}, {"b": (True, lock, 0)}, {"b": (False, "", 2)}],
+                               verify={"a": False, "b": False})
+    executor.script.insert(2, {})  # the retry's apply playbook answers b, then its verify play
+    report = lifecycle(tmp_path, executor, [4.0, 4.0, 4.0]).execute("install")
+    assert executor.calls == [("plan", "a,b"), ("apply", "b")]
+    assert executor.playbooks == ["plan.yml", "apply.yml"]
+    assert report.hosts["a"].status == "failed" and report.hosts["a"].changed.get("apply") is None
+    assert report.hosts["b"].status == "unchanged" and any("transient" in f for f in report.hosts["b"].failures)
+
+
+def test_asked_first_or_held_to_a_saved_plan_the_plan_stays_a_playbook_of_its_own(tmp_path):
+    executor = ChainedExecutor([{}, {}, {}], verify={"a": False, "b": False})
+    integration = Catalog().get("node_exporter")
+    run = RunDir.create(tmp_path / "runs")
+    report = Lifecycle(integration, tmp_path / "hosts.yml", ["a", "b"], ResolvedParams(), run, executor=executor,
+                       confirm=lambda hosts: True).execute("install")
+    assert [c[0] for c in executor.calls] == ["plan", "apply"] and executor.later[:2] == [(), ("verify",)]
+    assert executor.flags[0] == (True, True) and report.exit_code == 0
+
+
+def test_a_chained_install_stopped_part_way_leaves_its_hosts_unknown(tmp_path):
+    executor = ChainedExecutor([{}, {}], verify={"a": False, "b": False}, completed=False)
+    life = lifecycle(tmp_path, executor, [])
+    life.cancel.set()
+    report = life.execute("install")
+    assert [c[0] for c in executor.calls] == ["plan"]
+    assert {h: r.status for h, r in report.hosts.items()} == {"a": "unknown", "b": "unknown"}
+    assert report.status == "interrupted"
+
+
+def test_a_later_play_skips_only_an_argument_spec_an_earlier_one_checked_in_full():
+    from integration_agent.lifecycle import spec_covered
+
+    main = {"options": {"x_port": {"type": "int", "default": 1, "description": "the port"},
+                        "x_mode": {"type": "str", "choices": ["a", "b"]}}}
+    verify = {"short_description": "Prove it", "options": {"x_port": {"type": "int", "default": 1,
+                                                                      "description": "where it listens"}}}
+    assert spec_covered({"main": main, "verify": verify}, "verify", ["main"])
+    assert spec_covered({"main": main}, "verify", ["main"])  # no spec: nothing to check
+    stricter = {"options": {"x_port": {"type": "int", "default": 1, "choices": [1, 2]}}}
+    assert not spec_covered({"main": main, "verify": stricter}, "verify", ["main"])
+    assert not spec_covered({"main": main, "verify": {"options": {"x_other": {"type": "str"}}}}, "verify", ["main"])
+    rule = {**verify, "required_if": [["x_port", 1, ["x_mode"]]]}
+    assert not spec_covered({"main": main, "verify": rule}, "verify", ["main"])

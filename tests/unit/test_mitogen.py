@@ -1,4 +1,5 @@
-"""The Mitogen setting: checked when read, and turned into the strategy environment of every playbook."""
+"""The Mitogen setting: checked when read, and turned into the strategy environment of every playbook (intagent's
+strategy plugins: Mitogen's or Ansible's, with play-level modes)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,33 @@ def test_mitogen_is_the_default_and_puts_intagents_strategy_in_every_playbooks_e
     env = Executor(mitogen=True).strategy_env
     assert env["ANSIBLE_STRATEGY"] == "intagent_mitogen_linear"
     assert env["ANSIBLE_STRATEGY_PLUGINS"] == str(mitogen.STRATEGY_PLUGINS)
-    assert Executor().strategy_env == {}
+    assert Executor().strategy_env == {"ANSIBLE_STRATEGY": "intagent_linear",
+                                       "ANSIBLE_STRATEGY_PLUGINS": str(mitogen.STRATEGY_PLUGINS)}
+    assert Executor().play_modes and Executor(mitogen=True).play_modes
+
+
+@pytest.mark.parametrize("theirs, mitogen_on, ours", [
+    ("free", False, "intagent_free"), ("ansible.builtin.linear", False, "intagent_linear"),
+    ("host_pinned", True, "intagent_mitogen_linear"), ("host_pinned", False, None)])
+def test_the_operators_strategy_chooses_intagents_variant(monkeypatch, theirs, mitogen_on, ours):
+    """Their strategy (environment here) picks the variant; one intagent has none of is theirs, unchanged, and
+    then a play cannot set its own check mode (intagent runs its dry run as a playbook of its own)."""
+    monkeypatch.setenv("ANSIBLE_STRATEGY", theirs)
+    executor = Executor(mitogen=mitogen_on)
+    assert executor.strategy_env.get("ANSIBLE_STRATEGY") == ours
+    assert executor.play_modes == (ours is not None)
+
+
+def test_the_strategy_in_the_operators_ansible_cfg_counts_too(tmp_path, monkeypatch):
+    from integration_agent.ansible_env import user_strategy
+
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nstrategy = free\n")
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    assert user_strategy(cwd=tmp_path) == "free"
+    assert user_strategy(env={"ANSIBLE_STRATEGY": "linear"}, cwd=tmp_path) == "linear"  # the environment wins
+    monkeypatch.chdir(tmp_path)
+    assert Executor(mitogen=True).strategy_env["ANSIBLE_STRATEGY"] == "intagent_mitogen_free"
 
 
 def test_the_operators_free_strategy_becomes_mitogens_free(monkeypatch):
@@ -28,7 +55,7 @@ def test_the_operators_free_strategy_becomes_mitogens_free(monkeypatch):
 @pytest.mark.parametrize("name, base", [("intagent_mitogen_linear", "linear"), ("intagent_mitogen_free", "free")])
 def test_intagents_strategies_are_mitogens_without_its_cpu_pinning(name, base):
     """Loaded the way Ansible loads them (by name, from the folder the environment names), they are Mitogen's
-    strategy on top of Ansible's, and Mitogen no longer pins processes to one CPU."""
+    strategy on top of Ansible's with play-level modes, and Mitogen no longer pins processes to one CPU."""
     import ansible_mitogen.affinity
     import ansible_mitogen.strategy
     from ansible.plugins.loader import strategy_loader
@@ -38,6 +65,7 @@ def test_intagents_strategies_are_mitogens_without_its_cpu_pinning(name, base):
     assert plugin is not None, f"Ansible cannot load {name} from {mitogen.STRATEGY_PLUGINS}"
     assert issubclass(plugin, ansible_mitogen.strategy.StrategyMixin)
     assert issubclass(plugin, strategy_loader.get(base, class_only=True))
+    assert any(cls.__name__ == "PlayModes" for cls in plugin.__mro__)
     assert type(ansible_mitogen.affinity.policy) is ansible_mitogen.affinity.Policy  # the one that pins nothing
 
 

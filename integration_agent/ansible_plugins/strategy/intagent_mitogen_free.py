@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import ansible_mitogen.loaders
 import ansible_mitogen.strategy
 
-ansible_mitogen.loaders.strategy_loader.get("intagent_mitogen_linear", class_only=True)  # intagent's changes
+linear: Any = ansible_mitogen.loaders.strategy_loader.get("intagent_mitogen_linear", class_only=True)
+PlayModes: Any = sys.modules[linear.__module__].PlayModes  # intagent's changes are made by loading that file
 Base: Any = ansible_mitogen.loaders.strategy_loader.get("free", class_only=True)
 
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, PlayModes, Base):
     pass

@@ -1,4 +1,4 @@
-"""Mitogen's linear strategy with intagent's two changes (``intagent_mitogen_free`` loads this file for them).
+"""Mitogen's linear strategy with intagent's changes (``intagent_mitogen_free`` loads this file for them).
 Self-contained: a streaming job carries this folder to a worker that may have only Ansible and Mitogen.
 
 1. No CPU pinning. Mitogen pins every Ansible process to one CPU. On a controller with fewer than four CPUs
@@ -10,11 +10,13 @@ Self-contained: a streaming job carries this folder to a worker that may have on
 2. A ``local`` connection without a user runs as the controller's user, as Ansible's own local connection
    does. Mitogen otherwise sees no user there, so ``become`` to that same user (root, running as root)
    goes through sudo, which may not even be installed.
+3. Play-level modes visible to templates, as in ``intagent_linear`` (``PlayModes``, loaded from that file).
 """
 
 from __future__ import annotations
 
 import getpass
+import sys
 from typing import Any
 
 import ansible_mitogen.affinity
@@ -37,7 +39,9 @@ if not getattr(_spec.remote_user, "intagent", False):
     _spec.remote_user = remote_user
 
 Base: Any = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
+PlayModes: Any = sys.modules[ansible_mitogen.loaders.strategy_loader.get("intagent_linear",
+                                                                           class_only=True).__module__].PlayModes
 
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, PlayModes, Base):
     pass
