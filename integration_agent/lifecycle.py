@@ -25,7 +25,7 @@ from typing import Any
 
 from .catalog import ENTRY_POINTS, Integration
 from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
-from .executor import Executor, HostRun, PlaybookRun, settle
+from .executor import Executor, HostRun, PlaybookRun, failure_message, settle
 from .journal import (
     BatchFinished,
     BatchStarted,
@@ -255,6 +255,39 @@ def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: 
     return digest.hexdigest()
 
 
+class _Handoff:
+    """Journals the hand-off from plan to apply inside a chained playbook as it happens: when the apply play
+    starts, the plan step finishes (each host planned, or failed or unreachable in the plan play) and the apply
+    step starts. An interrupted or killed run is then known to have started changing hosts, and its resume
+    reconciles them first."""
+
+    def __init__(self, life: Lifecycle, hosts: list[HostReport]) -> None:
+        self.life, self.hosts = life, [h.host for h in hosts]
+        self.outcomes = {h: HostOutcome(HostStatus.PLANNED) for h in self.hosts}
+        self.done = False
+
+    def see(self, event: dict[str, Any]) -> None:
+        name, data = event.get("event"), event.get("event_data") or {}
+        if self.done:
+            return
+        if name == "playbook_on_play_start" and event.get("stage") == "apply":
+            self.done = True
+            journal = self.life.journal
+            journal.append(StepFinished("plan", self.outcomes))
+            journal.append(StepStarted("apply", tuple(h for h, o in self.outcomes.items()
+                                                      if o.status == HostStatus.PLANNED)))
+            self.life.journaled |= {("finished", "plan"), ("started", "apply")}
+            return
+        host = data.get("host")
+        if host not in self.outcomes or name not in ("runner_on_failed", "runner_on_unreachable"):
+            return
+        if name == "runner_on_failed" and data.get("ignore_errors"):
+            return
+        status = HostStatus.UNREACHABLE if name == "runner_on_unreachable" else HostStatus.FAILED
+        failure = f"plan: {data.get('task', '')}: {failure_message(data.get('res') or {})}"
+        self.outcomes[host] = HostOutcome(status, 0, (*self.outcomes[host].failures, self.life.redact.text(failure)))
+
+
 class Lifecycle:
     """Runs one action of one integration against an inventory and reports per host."""
 
@@ -300,6 +333,8 @@ class Lifecycle:
         self.chain: dict[str, tuple[str, ...]] = {}
         self.ahead: dict[str, PlaybookRun] = {}
         self.unfinished = False  # the last playbook with later plays stopped before its end
+        # Steps a chained playbook journaled as it went (plan finished, apply started), in the steps running now.
+        self.journaled: set[tuple[str, str]] = set()
         self.verified: dict[str, PlaybookRun] = {}
 
     def execute(self, action: str, *, resume: ResumePoint | None = None) -> RunReport:
@@ -348,11 +383,13 @@ class Lifecycle:
     def _steps(self, action: str, steps: list[str | CustomStep]) -> str | None:
         """Run ``steps`` on the hosts in scope; the step running when the run stopped (or the last one)."""
         current = None
+        self.journaled = set()
         for step in steps:
             current = _name(step)
             if self._declined(step):
                 break
-            self.journal.append(StepStarted(current, tuple(h.host for h in self._in_play())))
+            if ("started", current) not in self.journaled:
+                self.journal.append(StepStarted(current, tuple(h.host for h in self._in_play())))
             if isinstance(step, CustomStep):
                 result = step.run(StepView(self.run.id, self.integration.name, action, copy.deepcopy(self.hosts)))
                 if result is not None:
@@ -360,8 +397,11 @@ class Lifecycle:
             else:
                 getattr(self, f"_stage_{step}")(action)
             if self._cancelled():
+                if ("started", "apply") in self.journaled and current == "plan":
+                    current = "apply"  # the plan's playbook had gone on to apply
                 break
-            self.journal.append(StepFinished(current, self._outcomes(current)))
+            if ("finished", current) not in self.journaled:
+                self.journal.append(StepFinished(current, self._outcomes(current)))
         return current
 
     def _cancelled(self) -> bool:
@@ -470,13 +510,20 @@ class Lifecycle:
         if stage == "apply" or "apply" in later:
             self._check_fingerprint()
         on_event = self.on_event
+        handoff = _Handoff(self, hosts) if stage == "plan" and "apply" in later else None
+
+        def seen(event: dict[str, Any]) -> None:
+            if handoff is not None:
+                handoff.see(event)
+            if on_event is not None:
+                on_event(event.get("stage") or stage, event)
+
         # A chained playbook's plays set their own modes (only its plan play is a dry run).
         result = self.executor.run(
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
             secrets=self.params.secrets, check=spec["check"] and not later, diff=spec["diff"] and not later,
             events_file=self.run.events_file, stage=stage, later=later, roles_path=self.integration.roles_path,
-            on_event=(lambda event: on_event(event.get("stage") or stage, event)) if on_event else None,
-            cancel=self.cancel)
+            on_event=seen if handoff is not None or on_event is not None else None, cancel=self.cancel)
         self._count_changes(stage, hosts, result)
         self.unfinished = bool(later) and not result.completed
         for step in later:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 from integration_agent.catalog import Catalog
@@ -152,6 +153,12 @@ class ChainedExecutor(TwoPlayExecutor):
             return super().run(playbook, inventory, limit=limit, stage=stage, later=later, **kwargs)
         self.playbooks.append(Path(playbook).name)
         plan = ScriptedExecutor.run(self, playbook, inventory, limit=limit, stage=stage)
+        on_event = kwargs.get("on_event")
+        if on_event is not None:  # what the journal hears of the playbook: the plan's failures, then apply's start
+            for host in (h for h, r in plan.hosts.items() if r.failed):
+                on_event({"event": "runner_on_failed", "stage": "plan",
+                          "event_data": {"host": host, "task": "Check", "res": {"msg": "unsupported"}}})
+            on_event({"event": "playbook_on_play_start", "stage": "apply", "event_data": {}})
         applied = ScriptedExecutor.run(self, playbook, inventory, limit=limit, stage="apply")
         self.calls.pop()  # one playbook: the plan's call
         plan.completed = self.completed
@@ -176,6 +183,11 @@ def test_with_intagents_strategy_an_install_is_one_playbook_of_plan_apply_and_ve
     assert report.hosts["a"].status == "installed" and report.hosts["a"].evidence == {"up": True}
     assert report.hosts["a"].changed == {"plan": 0, "apply": 2, "verify": 0}
     assert report.hosts["b"].status == "rolled_back" and "verify: Check: not working" in report.hosts["b"].failures
+    journal = [json.loads(line) for line in Path(report.run_dir, "journal.jsonl").read_text().splitlines()]
+    assert [(e["type"], e.get("step")) for e in journal][:8] == [
+        ("run_requested", None), ("step_started", "plan"), ("step_finished", "plan"), ("step_started", "apply"),
+        ("step_finished", "apply"), ("step_started", "verify"), ("step_finished", "verify"),
+        ("step_started", "recover")]
 
 
 def test_a_host_that_fails_the_plan_play_is_not_applied_and_a_transient_failure_is_retried_alone(tmp_path):
@@ -188,6 +200,11 @@ def test_a_host_that_fails_the_plan_play_is_not_applied_and_a_transient_failure_
     assert executor.playbooks == ["plan.yml", "apply.yml"]
     assert report.hosts["a"].status == "failed" and report.hosts["a"].changed.get("apply") is None
     assert report.hosts["b"].status == "unchanged" and any("transient" in f for f in report.hosts["b"].failures)
+    journal = [json.loads(line) for line in Path(report.run_dir, "journal.jsonl").read_text().splitlines()]
+    planned = next(e for e in journal if e["type"] == "step_finished" and e["step"] == "plan")
+    assert planned["hosts"]["a"]["status"] == "failed" and planned["hosts"]["b"]["status"] == "planned"
+    assert planned["hosts"]["a"]["failures"] == ["plan: Check: unsupported"]
+    assert next(e for e in journal if e["type"] == "step_started" and e["step"] == "apply")["hosts"] == ["b"]
 
 
 def test_asked_first_or_held_to_a_saved_plan_the_plan_stays_a_playbook_of_its_own(tmp_path):
@@ -208,6 +225,10 @@ def test_a_chained_install_stopped_part_way_leaves_its_hosts_unknown(tmp_path):
     assert [c[0] for c in executor.calls] == ["plan"]
     assert {h: r.status for h, r in report.hosts.items()} == {"a": "unknown", "b": "unknown"}
     assert report.status == "interrupted"
+    journal = [json.loads(line) for line in Path(report.run_dir, "journal.jsonl").read_text().splitlines()]
+    assert [(e["type"], e.get("step")) for e in journal] == [  # known to have started changing hosts
+        ("run_requested", None), ("step_started", "plan"), ("step_finished", "plan"), ("step_started", "apply"),
+        ("run_interrupted", "apply")]
 
 
 def test_a_later_play_skips_only_an_argument_spec_an_earlier_one_checked_in_full():
