@@ -74,8 +74,9 @@ CANCEL_POLL = 0.2  # seconds between two looks at whether a running playbook mus
 MAX_FORKS = 50  # hosts changed at once when nobody chose forks (ansible.forks, -f, the operator's ansible.cfg)
 DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
-# The wrapper playbook's task that prints the role's ``<role>_evidence`` fact (see role.yml.j2).
+# A task that prints a ``<name>_evidence`` fact (discover.yml); a role's verify sets its own with set_fact.
 EVIDENCE_TASK = "intagent evidence"
+SET_FACT = frozenset({"set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact"})
 
 _HOST_EVENTS = {
     "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
@@ -403,9 +404,12 @@ class Executor:
         task = data.get("task") or ""
         if not isinstance(result, dict):
             return
-        if task == EVIDENCE_TASK:
-            host.evidence = next((v for k, v in result.items() if k.endswith("_evidence") and isinstance(v, dict)),
-                                 host.evidence)
+        # What a verify entry point proved: the ``<role>_evidence`` fact its set_fact reports (role.yml.j2 runs
+        # no task of its own to print it), or what an evidence task prints (discover.yml).
+        facts = result.get("ansible_facts") if data.get("task_action") in SET_FACT else None
+        shown = result if task == EVIDENCE_TASK else facts if isinstance(facts, dict) else {}
+        host.evidence = next((v for k, v in shown.items() if k.endswith("_evidence") and isinstance(v, dict)),
+                             host.evidence)
         if name == "runner_on_skipped" or result.get("skipped"):
             reason = str(result.get("msg") or result.get("skip_reason") or "")
             if "check mode" in reason:

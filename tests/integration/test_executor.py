@@ -218,3 +218,20 @@ def test_a_dry_run_play_and_the_plays_that_apply_share_one_playbook(tmp_path, mo
     modes = [(line["stage"], line["event_data"]["res"]["msg"]) for line in lines
              if line["event_data"].get("task") == "Modes" and line["event"] == "runner_on_ok"]
     assert modes == [("plan", "check=True diff=True"), ("apply", "check=False diff=False")]
+
+
+def test_a_verify_plays_evidence_is_the_fact_its_set_fact_reports(tmp_path):
+    """role.yml.j2 prints no evidence of its own: the ``<role>_evidence`` fact a verify entry point sets (before
+    its assert, which may fail) is the host's evidence."""
+    pb = _playbook(tmp_path, (
+        "- hosts: here\n  gather_facts: false\n  tasks:\n"
+        "    - name: Other facts are not evidence\n      ansible.builtin.set_fact:\n        probe_port: 9\n"
+        "    - name: Record the evidence\n      ansible.builtin.set_fact:\n"
+        "        probe_evidence: {active: false, port: '{{ probe_port }}'}\n"
+        "    - name: Check it works\n      ansible.builtin.assert:\n        that: probe_evidence.active\n"))
+    inventory = tmp_path / "here.yml"
+    inventory.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+                         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
+    result = Executor(timeout=5).run(pb, inventory)
+    host = result.hosts["here"]
+    assert not host.succeeded and host.evidence == {"active": False, "port": 9}

@@ -35,13 +35,14 @@ CASES = [
 ]
 
 
-def _run_role(tmp_path: Path, role: str, facts: dict) -> HostRun:
-    """Run ``role`` in check mode on the controller with ``facts`` set; return what the host did."""
+def _run_role(tmp_path: Path, role: str, facts: dict, extra: dict | None = None) -> HostRun:
+    """Run ``role`` in check mode on the controller with ``facts`` (and the variables ``extra``) set; return
+    what the host did."""
     (tmp_path / "library").mkdir()
     shutil.copy(FIXTURES / "library" / "fake_facts.py", tmp_path / "library")  # found beside the playbook
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{
-        "hosts": "here", "gather_facts": False, "vars": {"infra_agent_license_key": "not-a-real-key"},
+        "hosts": "here", "gather_facts": False, "vars": {"infra_agent_license_key": "not-a-real-key", **(extra or {})},
         "tasks": [{"fake_facts": {"facts": facts}}, {"ansible.builtin.include_role": {"name": role}}]}]))
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n"
@@ -62,6 +63,15 @@ def test_an_unsupported_platform_fails_at_the_first_task(tmp_path, role, facts, 
     assert host.failed == 1 and host.changed == 0 and len(host.failures) == 1, host
     assert host.ok == 3, host  # fake_facts, include_role and the argument spec check: no role task before it
     task, _, failure = host.failures[0].partition(": ")
-    assert task == "Check the platform is supported", host.failures
+    assert task.startswith("Check the platform is supported"), host.failures
     assert message in " ".join(failure.split()), failure
     assert failure.rstrip().endswith("Nothing was changed on this host.")
+
+
+def test_node_exporters_first_task_also_refuses_bad_parameters_on_a_supported_platform(tmp_path):
+    bookworm = {**BUSTER, "distribution_version": "12.8", "distribution_major_version": "12",
+                "distribution_release": "bookworm"}
+    host = _run_role(tmp_path, "node_exporter", bookworm, {"node_exporter_install_method": "binary"})
+    assert host.failed == 1 and host.ok == 3 and host.changed == 0, host
+    assert host.failures == ["Check the platform is supported and the parameters: node_exporter_install_method is "
+                             "package or binary; the binary method needs node_exporter_version."]
