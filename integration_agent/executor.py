@@ -478,6 +478,10 @@ def stop_marked(marker: str, grace: float = 3.0) -> list[int]:
     for pid in marked_processes(marker):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+    # Until they are gone: one still dying could write into (and so bring back) a private dir removed next.
+    deadline = time.monotonic() + grace
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return pids
 
 def _later_label(seen: dict[str, Any]) -> str | None:
