@@ -163,7 +163,7 @@ def test_the_sent_job_is_self_contained_and_names_no_controller_path(tmp_path, p
     assert (job / "project" / "ansible.cfg").is_file()
     assert (job / "project" / "roles" / "node_exporter" / "tasks" / "main.yml").is_file()
     assert sorted(p.name for p in (job / "project" / "strategy_plugins").iterdir()) == [
-        "intagent_mitogen_free.py", "intagent_mitogen_linear.py"]
+        "intagent_free.py", "intagent_linear.py", "intagent_mitogen_free.py", "intagent_mitogen_linear.py"]
     assert (job / "inventory" / "0" / "hosts.yml").read_text() == local_and_closed_inventory(tmp_path).read_text()
     assert json.loads((job / "secrets.json").read_text()) == {"license_key": "sekrit"}
     assert stat.S_IMODE((job / "secrets.json").stat().st_mode) == 0o600
