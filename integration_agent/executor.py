@@ -400,7 +400,7 @@ class Executor:
             host.unreachable = True
             host.failures.append(f"{data.get('task', '')}: {result.get('msg', 'unreachable')}")
         elif name == "runner_on_failed" and not data.get("ignore_errors"):
-            host.failures.append(f"{data.get('task', '')}: {failure_message(result)}")
+            host.failures.append(f"{data.get('task', '')}: {_failure_message(result)}")
         task = data.get("task") or ""
         if not isinstance(result, dict):
             return
@@ -513,7 +513,7 @@ def _count(host: HostRun, name: str, data: dict[str, Any]) -> None:
         host.skipped += 1
 
 
-def failure_message(result: dict[str, Any]) -> str:
+def _failure_message(result: dict[str, Any]) -> str:
     msg = result.get("msg") or result.get("stderr") or result.get("module_stderr") or "failed"
     return str(msg).strip().splitlines()[0][:500] if str(msg).strip() else "failed"
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from .catalog import ENTRY_POINTS, Integration
 from .errors import ExecutionFailed, Interrupted, RecoveryFailed, TotalFailure, ValidationFailed, VerificationFailed
-from .executor import Executor, HostRun, PlaybookRun, failure_message, settle
+from .executor import Executor, HostRun, PlaybookRun, settle
 from .journal import (
     BatchFinished,
     BatchStarted,
@@ -257,35 +257,33 @@ def fingerprint(integration: Integration, playbooks: dict[str, str], extravars: 
 
 class _Handoff:
     """Journals the hand-off from plan to apply inside a chained playbook as it happens: when the apply play
-    starts, the plan step finishes (each host planned, or failed or unreachable in the plan play) and the apply
-    step starts. An interrupted or killed run is then known to have started changing hosts, and its resume
-    reconciles them first."""
+    starts, the plan step finishes (each host planned, or failed or unreachable in the plan play, folded from
+    the plan play's events the way the executor folds them) and the apply step starts. An interrupted or
+    killed run is then known to have started changing hosts, and its resume reconciles them first."""
 
     def __init__(self, life: Lifecycle, hosts: list[HostReport]) -> None:
-        self.life, self.hosts = life, [h.host for h in hosts]
-        self.outcomes = {h: HostOutcome(HostStatus.PLANNED) for h in self.hosts}
+        self.life = life
+        self.plan = {h.host: HostRun(h.host) for h in hosts}
+        self.seen: dict[str, Any] = {}
         self.done = False
 
     def see(self, event: dict[str, Any]) -> None:
-        name, data = event.get("event"), event.get("event_data") or {}
         if self.done:
             return
-        if name == "playbook_on_play_start" and event.get("stage") == "apply":
+        if event.get("event") == "playbook_on_play_start" and event.get("stage") == "apply":
             self.done = True
-            journal = self.life.journal
-            journal.append(StepFinished("plan", self.outcomes))
-            journal.append(StepStarted("apply", tuple(h for h, o in self.outcomes.items()
-                                                      if o.status == HostStatus.PLANNED)))
+            outcomes = {host: self._outcome(run) for host, run in self.plan.items()}
+            self.life.journal.append(StepFinished("plan", outcomes))
+            self.life.journal.append(StepStarted("apply", tuple(h for h, o in outcomes.items()
+                                                                if o.status == HostStatus.PLANNED)))
             self.life.journaled |= {("finished", "plan"), ("started", "apply")}
-            return
-        host = data.get("host")
-        if host not in self.outcomes or name not in ("runner_on_failed", "runner_on_unreachable"):
-            return
-        if name == "runner_on_failed" and data.get("ignore_errors"):
-            return
-        status = HostStatus.UNREACHABLE if name == "runner_on_unreachable" else HostStatus.FAILED
-        failure = f"plan: {data.get('task', '')}: {failure_message(data.get('res') or {})}"
-        self.outcomes[host] = HostOutcome(status, 0, (*self.outcomes[host].failures, self.life.redact.text(failure)))
+        elif event.get("stage") == "plan":
+            Executor._fold(event, self.plan, self.seen)
+
+    def _outcome(self, run: HostRun) -> HostOutcome:
+        status = (HostStatus.UNREACHABLE if run.unreachable else HostStatus.FAILED if run.failures
+                  else HostStatus.PLANNED)
+        return HostOutcome(status, 0, tuple(self.life.redact.text(f"plan: {f}") for f in run.failures))
 
 
 class Lifecycle:
@@ -523,7 +521,7 @@ class Lifecycle:
             playbook, self.inventory, limit=",".join(h.host for h in hosts), extravars=self.params.extravars,
             secrets=self.params.secrets, check=spec["check"] and not later, diff=spec["diff"] and not later,
             events_file=self.run.events_file, stage=stage, later=later, roles_path=self.integration.roles_path,
-            on_event=seen if handoff is not None or on_event is not None else None, cancel=self.cancel)
+            on_event=seen, cancel=self.cancel)
         self._count_changes(stage, hosts, result)
         self.unfinished = bool(later) and not result.completed
         for step in later:
