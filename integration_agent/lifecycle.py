@@ -213,18 +213,34 @@ def chained_playbook(integration: Integration, stages: Sequence[str]) -> str:
     (plan, apply, verify): one Ansible start-up instead of one per stage, and with Mitogen one interpreter per
     host. The plan play sets check and diff mode itself (intagent's strategy makes ``ansible_check_mode``
     follow it); a later play of an entry point an earlier one ran skips the argument spec check the earlier
-    one made. Ansible leaves a host that failed a play out of the plays after it; the executor keeps each
-    later play's results apart (``PlaybookRun.later``)."""
+    one made, and of a role whose main entry point is its preflight checks then its changes
+    (``preflight_split``), it imports the changes alone. Ansible leaves a host that failed a play out of the
+    plays after it; the executor keeps each later play's results apart (``PlaybookRun.later``)."""
     plays: list[str] = []
     checked: list[str] = []
     for stage in stages:
         entry = STAGES[stage]["entry"]
         validate = not checked or not spec_covered(integration.argument_specs, entry, checked)
+        tasks = PREFLIGHT_SPLIT[1] if entry in checked and preflight_split(integration.role_dir, entry) else entry
         play = entry_playbook(integration.name, entry, integration.manifest.facts, check=STAGES[stage]["check"],
-                              validate=validate)
+                              validate=validate, tasks_from=tasks)
         plays.append(play if not plays else play.removeprefix("---\n"))
         checked.append(entry)
     return "".join(plays)
+
+
+# A main entry point that imports these two task files and nothing else: checks that change nothing and whose
+# results no later task reads, then the changes.
+PREFLIGHT_SPLIT = ("preflight", "install")
+
+
+def preflight_split(role_dir: Path, entry: str) -> bool:
+    """Whether ``entry`` of the role in ``role_dir`` is its main entry point split into preflight checks and
+    changes (``PREFLIGHT_SPLIT``). A play that runs it again right after a play that ran it on the same hosts
+    with the same variables (the dry run, in a chained playbook) imports the changes alone: Ansible left the
+    hosts that failed a check out, and the others would pass them again."""
+    tasks = role_dir / "tasks"
+    return entry == "main" and all((tasks / f"{name}.yml").is_file() for name in PREFLIGHT_SPLIT)
 
 
 def spec_covered(specs: dict[str, Any], entry: str, checked: Sequence[str]) -> bool:

@@ -47,7 +47,11 @@ def test_install_verify_uninstall_on_three_hosts(fresh, isolated_env):
     assert {h: r["status"] for h, r in report["hosts"].items()} == dict.fromkeys(HOSTS, "installed")
     for host in HOSTS:
         assert "node_exporter_build_info" in node_exporter_metrics(fresh, host)
-        assert report["hosts"][host]["evidence"]["endpoint_ok"] in (True, "True")
+        evidence = report["hosts"][host]["evidence"]
+        assert evidence["endpoint_ok"] in (True, "True") and evidence["listening"] in (True, "True")
+        # Started once, with intagent's arguments: the package's install did not start it with its own.
+        starts = ssh(fresh, host, "journalctl -u prometheus-node-exporter --no-pager -o cat | grep -c '^Started'")
+        assert starts.stdout.strip() == "1", starts.stdout
 
     rc, again = cli_json("install", "node_exporter", "-i", inventory, "-l", LIMIT, env=isolated_env)
     assert rc == 0
@@ -66,6 +70,7 @@ def test_install_verify_uninstall_on_three_hosts(fresh, isolated_env):
 
     rc, after = cli_json("verify", "node_exporter", "-i", inventory, "-l", "lab1", env=isolated_env)
     assert rc == 12 and after["hosts"]["lab1"]["status"] == "failed"
+    assert after["hosts"]["lab1"]["evidence"]["listening"] in (False, "False")  # refused: nothing listens
 
     listed = run_cli("runs", "list", "--json", env=isolated_env)
     runs = json.loads(listed.stdout)
@@ -89,6 +94,7 @@ def test_a_host_whose_port_is_taken_is_rolled_back(fresh, isolated_env):
     assert any(f.startswith("verify: ") and "node_exporter does not work" in f and "active=False" in f
                for f in host["failures"]), host
     assert host["evidence"]["active"] in (False, "False"), host
+    assert host["evidence"]["listening"] in (True, "True"), host  # the blocker answers, without the metrics
     assert_clean_except_blocker = ssh(fresh, "lab2", "dpkg -l prometheus-node-exporter 2>/dev/null | grep -c '^ii'")
     assert assert_clean_except_blocker.stdout.strip() == "0"
     assert ssh(fresh, "lab2", "systemctl is-active port-blocker").stdout.strip() == "active"  # not ours: untouched

@@ -6,6 +6,8 @@ import contextlib
 import json
 from pathlib import Path
 
+import yaml
+
 from integration_agent.catalog import Catalog
 from integration_agent.executor import HostRun, PlaybookRun
 from integration_agent.lifecycle import CustomStep, Lifecycle
@@ -178,8 +180,15 @@ def test_with_intagents_strategy_an_install_is_one_playbook_of_plan_apply_and_ve
     assert executor.flags[0] == (False, False)  # the plays set their modes: no --check for the whole playbook
     [playbook] = (tmp_path / "runs").glob("*/playbooks/plan.yml")
     text = playbook.read_text()
-    assert text.count("- name: intagent node_exporter") == 3 and text.count("check_mode: true") == 1
+    assert [play["name"] for play in yaml.safe_load(text)] == [
+        "intagent node_exporter main (dry run)",
+        "intagent node_exporter main (install.yml, its preflight checks passed in the dry run)",
+        "intagent node_exporter verify"]
+    assert text.count("check_mode: true") == 1
     assert text.count("rolespec_validate: false") == 2  # the plan play checked what apply's and verify's ask
+    # node_exporter's main is its preflight checks then its changes: the apply play imports the changes alone.
+    assert [line.strip() for line in text.splitlines() if "tasks_from:" in line] == [
+        "tasks_from: main", "tasks_from: install", "tasks_from: verify"]
     assert report.hosts["a"].status == "installed" and report.hosts["a"].evidence == {"up": True}
     assert report.hosts["a"].changed == {"plan": 0, "apply": 2, "verify": 0}
     assert report.hosts["b"].status == "rolled_back" and "verify: Check: not working" in report.hosts["b"].failures
@@ -245,3 +254,27 @@ def test_a_later_play_skips_only_an_argument_spec_an_earlier_one_checked_in_full
     assert not spec_covered({"main": main, "verify": {"options": {"x_other": {"type": "str"}}}}, "verify", ["main"])
     rule = {**verify, "required_if": [["x_port", 1, ["x_mode"]]]}
     assert not spec_covered({"main": main, "verify": rule}, "verify", ["main"])
+
+
+def test_a_split_main_entry_point_is_its_preflight_checks_then_its_changes_and_nothing_else():
+    """The contract that lets a chained playbook's apply play skip preflight.yml (``preflight_split``): main.yml
+    imports the two files and nothing else, and the checks change nothing and register nothing another task
+    file of the role reads."""
+    import re
+
+    from integration_agent.lifecycle import PREFLIGHT_SPLIT, preflight_split
+
+    read_only = {"ansible.builtin.assert", "ansible.builtin.fail", "ansible.builtin.stat"}
+    split = [i for i in Catalog().integrations.values() if preflight_split(i.role_dir, "main")]
+    assert "node_exporter" in {i.name for i in split}
+    for integration in split:
+        tasks = integration.role_dir / "tasks"
+        main = yaml.safe_load((tasks / "main.yml").read_text())
+        assert [t.get("ansible.builtin.import_tasks") for t in main] == [f"{n}.yml" for n in PREFLIGHT_SPLIT]
+        checks = yaml.safe_load((tasks / "preflight.yml").read_text())
+        modules = {next(k for k in t if k.startswith("ansible.builtin.")) for t in checks}
+        assert modules <= read_only, (integration.name, modules - read_only)
+        registered = {t["register"] for t in checks if "register" in t}
+        others = "".join(p.read_text() for p in tasks.glob("*.yml") if p.name != "preflight.yml")
+        assert not [r for r in registered if re.search(rf"\b{r}\b", others)], integration.name
+    assert not preflight_split(split[0].role_dir, "verify")
