@@ -295,7 +295,7 @@ class Executor:
         def handle(event: dict[str, Any]) -> bool:
             event = redact(event)
             seen["count"] += 1
-            self._fold(event, hosts, seen)
+            self.fold_event(event, hosts, seen)
             event["stage"] = _label(event, seen, stage)
             if sink and not seen["record_error"]:
                 try:
@@ -361,7 +361,7 @@ class Executor:
         return runner.status, runner.rc if runner.rc is not None else -1
 
     @staticmethod
-    def _fold(event: dict[str, Any], hosts: dict[str, HostRun], seen: dict[str, Any]) -> None:
+    def fold_event(event: dict[str, Any], hosts: dict[str, HostRun], seen: dict[str, Any]) -> None:
         """Fold one event into ``hosts`` (the first play's) or, in a later play that ``seen["labels"]`` names,
         into ``seen["later"][label]``. The final stats count every play: a later play's own counts (from its
         events) are taken back out of the first play's."""

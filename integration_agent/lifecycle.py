@@ -294,7 +294,7 @@ class _Handoff:
                                                                 if o.status == HostStatus.PLANNED)))
             self.life.journaled |= {("finished", "plan"), ("started", "apply")}
         elif event.get("stage") == "plan":
-            Executor._fold(event, self.plan, self.seen)
+            Executor.fold_event(event, self.plan, self.seen)
 
     def _outcome(self, run: HostRun) -> HostOutcome:
         status = (HostStatus.UNREACHABLE if run.unreachable else HostStatus.FAILED if run.failures

@@ -7,7 +7,7 @@ def _fold(events):
     hosts: dict[str, HostRun] = {}
     seen = {"stats": False, "count": 0}
     for event in events:
-        Executor._fold(event, hosts, seen)
+        Executor.fold_event(event, hosts, seen)
     return hosts, seen["stats"]
 
 
