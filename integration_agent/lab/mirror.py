@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from .inventory import write_atomic
-from .system import mounts_under, process_alive, run
+from .system import MIRROR_SERVER, mounts_under, process_alive, run
 
 
 class Repository:
@@ -103,24 +103,41 @@ class Repository:
         write_index(self.root, "pool", self.suite)
 
 
+# Generations of index files kept under by-hash/ after they are replaced: a host that read the previous Release
+# a moment before a rewrite still finds the package list it names.
+BY_HASH_KEPT = 8
+
+
 def write_index(directory: Path, pool: str, suite: str) -> None:
-    """Index the .debs under ``directory/pool`` as a flat repository in ``directory`` (Packages, Release)."""
+    """Index the .debs under ``directory/pool`` as a flat repository in ``directory`` (Packages, Release).
+
+    apt reads the Release first and then the package list it names, by hash (``Acquire-By-Hash``): a host
+    that reads the index while a test adds a package gets the lists of the Release it read, old or new,
+    never a Release of one generation with the list of the next. An unchanged index is not rewritten."""
     proc = subprocess.run(["dpkg-scanpackages", "--multiversion", pool, "/dev/null"],
                           cwd=directory, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise LabError(f"dpkg-scanpackages failed in {directory}: {proc.stderr.strip()}")
     packages = proc.stdout.encode()
-    # Each file is replaced whole: a host reading the index while a test adds a package sees the old file or
-    # the new one, never half of one.
-    write_atomic(directory / "Packages", packages)
-    write_atomic(directory / "Packages.gz", gzip.compress(packages, mtime=0))
+    release = directory / "Release"
+    current = directory / "Packages"
+    if (release.is_file() and "Acquire-By-Hash: yes" in release.read_text()
+            and current.is_file() and current.read_bytes() == packages):
+        return
+    by_hash = directory / "by-hash" / "SHA256"
+    by_hash.mkdir(parents=True, exist_ok=True)
     # Suite and Codename stay "lab" whatever the release: apt refuses a repository whose codename changes.
     lines = ["Origin: intagent-lab", f"Label: intagent lab mirror ({suite})", "Suite: lab", "Codename: lab",
-             f"Date: {formatdate(usegmt=True)}", "SHA256:"]
-    for name in ("Packages", "Packages.gz"):
-        data = (directory / name).read_bytes()
-        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
-    write_atomic(directory / "Release", "\n".join(lines) + "\n")
+             f"Date: {formatdate(usegmt=True)}", "Acquire-By-Hash: yes", "SHA256:"]
+    for name, data in (("Packages", packages), ("Packages.gz", gzip.compress(packages, mtime=0))):
+        digest = hashlib.sha256(data).hexdigest()
+        write_atomic(by_hash / digest, data)
+        write_atomic(directory / name, data)  # for readers that do not fetch by hash
+        lines.append(f" {digest} {len(data)} {name}")
+    write_atomic(release, "\n".join(lines) + "\n")
+    # Each generation is two files (Packages and Packages.gz).
+    for old in sorted(by_hash.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)[2 * BY_HASH_KEPT:]:
+        old.unlink(missing_ok=True)
 
 
 class Mirror:
@@ -161,7 +178,7 @@ class Mirror:
             return pid
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory",
+                [sys.executable, "-m", MIRROR_SERVER, str(port), "--bind", address, "--directory",
                  str(self.root)], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

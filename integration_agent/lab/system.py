@@ -93,8 +93,11 @@ def wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
     return left
 
 
-# Programs the lab starts; only these are ever stopped by ``lab down``.
-LAB_PROGRAMS = ("systemd-nspawn", "http.server", "integration_agent.lab.egress")
+# The module the lab's package mirror is served by.
+MIRROR_SERVER = "integration_agent.lab.mirror_http"
+# Programs the lab starts; only these are ever stopped by ``lab down`` ("http.server": the mirror server
+# of labs started before it had a module of its own).
+LAB_PROGRAMS = ("systemd-nspawn", MIRROR_SERVER, "http.server", "integration_agent.lab.egress")
 
 
 def processes_matching(marker: str) -> list[int]:

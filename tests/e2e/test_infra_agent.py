@@ -101,6 +101,20 @@ def test_license_key_does_not_leak_when_the_task_using_it_fails(standin, isolate
     assert '"runner_on_failed"' in events
 
 
+def test_a_repository_apt_cannot_read_is_named_with_apts_own_error(standin, isolated_env):
+    missing = f"http://10.231.0.1:8080/missing-{uuid.uuid4().hex[:8]}/"
+    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab1", "--var",
+                   f"apt_source=deb [trusted=yes] {missing} ./", "--var", "gpg_key_url=", "--json",
+                   env={**isolated_env, "NEW_RELIC_LICENSE_KEY": "not-used-here"})
+    report = json.loads(proc.stdout)
+    lab1 = report["hosts"]["lab1"]
+    assert proc.returncode != 0 and lab1["status"] == "rolled_back", lab1
+    failure = next(f for f in lab1["failures"] if "could not update its package lists" in f)
+    # The apt module says only that it failed; the message quotes apt-get, which names the cause.
+    assert "apt-get update says: " in failure and "404" in failure and missing in failure, failure
+    assert ssh(standin, "lab1", "test -e /etc/apt/sources.list.d/newrelic-infra.list").returncode == 1
+
+
 def test_a_license_key_the_vendor_rejects_fails_verify_and_is_rolled_back(standin, isolated_env, figure):
     canary = f"invalid{uuid.uuid4().hex}"  # the stand-in's collector refuses keys that begin with "invalid"
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -133,3 +135,63 @@ def test_reset_gives_a_pristine_host(lab_settings):
     assert subprocess.run(lab.ssh_command(address, "test -e /etc/intagent-dirty"), timeout=30).returncode == 1
     with pytest.raises(Exception, match="no lab host named lab99"):
         lab.reset(["lab99"])
+
+
+def _mirrortest_deb(pool: Path, version: str) -> None:
+    root = pool.parent / f"build-{version}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN/control").write_text(f"Package: mirrortest\nVersion: {version}\nArchitecture: all\n"
+                                         "Maintainer: intagent tests <tests@invalid>\nDescription: test\n")
+    pool.mkdir(exist_ok=True)
+    subprocess.run(["dpkg-deb", "-b", str(root), str(pool / f"mirrortest_{version}_all.deb")], check=True,
+                   capture_output=True)
+
+
+def test_hosts_read_a_consistent_current_index_while_the_mirror_changes(lab):
+    """A host reading the mirror while a package is added gets a consistent index, and the current one."""
+    from integration_agent.lab.mirror import write_index
+
+    repo = lab.mirror.root / f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        _mirrortest_deb(repo / "pool", "1.0")
+        write_index(repo, "pool", "bookworm")
+
+        def update(lists: str) -> tuple[subprocess.CompletedProcess[str], str]:
+            """apt-get update and the candidate of mirrortest, with this repository alone and ``lists``."""
+            opts = (f"-o Dir::Etc::SourceList=/tmp/{repo.name}.list -o Dir::Etc::SourceParts=/tmp/{repo.name}.d"
+                    f" -o Dir::State::Lists=/tmp/{repo.name}-{lists}")
+            proc = _ssh(lab, "lab1", f"mkdir -p /tmp/{repo.name}.d /tmp/{repo.name}-{lists}/partial"
+                                     f" && echo 'deb [trusted=yes] {lab.mirror_url}{repo.name}/ ./'"
+                                     f" > /tmp/{repo.name}.list && apt-get -q {opts} update")
+            policy = _ssh(lab, "lab1", f"apt-cache {opts} policy mirrortest").stdout
+            return proc, next((line.split()[1] for line in policy.splitlines() if "Candidate:" in line), "")
+
+        updated, candidate = update("a")
+        assert updated.returncode == 0 and "E:" not in updated.stdout + updated.stderr, updated.stderr
+        assert candidate == "1.0"
+
+        # Host b read the Release just before a package was added; the lists it then reads are the new ones.
+        first_release = (repo / "Release").read_bytes()
+        _mirrortest_deb(repo / "pool", "2.0")
+        write_index(repo, "pool", "bookworm")
+        current_release = (repo / "Release").read_bytes()
+        (repo / "Release").write_bytes(first_release)
+        updated, candidate = update("b")
+        assert updated.returncode == 0 and "E:" not in updated.stdout + updated.stderr, updated.stdout
+        assert candidate == "1.0"  # the lists of the Release it read
+        (repo / "Release").write_bytes(current_release)
+
+        # Host a read the index at its Release's time; the index changes within that same second.
+        mtime = (repo / "Release").stat().st_mtime
+        updated, candidate = update("a")
+        assert candidate == "2.0"
+        _mirrortest_deb(repo / "pool", "3.0")
+        write_index(repo, "pool", "bookworm")
+        for name in ("Release", "Packages", "Packages.gz"):
+            os.utime(repo / name, (mtime, mtime))
+        updated, candidate = update("a")
+        assert updated.returncode == 0, updated.stderr
+        assert candidate == "3.0"  # not the index it had (the answer to If-Modified-Since of a second's grain)
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+        _ssh(lab, "lab1", f"rm -rf /tmp/{repo.name}*")
