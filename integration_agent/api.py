@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .ansible_env import AnsibleOptions, AnsibleSecrets
 from .catalog import Catalog, Integration
 from .errors import ConfigError, IntegrationError, ValidationFailed
-from .executor import EventSink, private_prefix, stop_marked
+from .executor import REFUSED, EventSink, private_prefix, stop_marked
 from .inventory import Inventories, InventoryView, inspect_inventory, require_vault_secret, resolve_hosts, sources
 from .locks import HostLocks
 from .render import render
@@ -71,7 +71,9 @@ def ping(inventory: Inventories, *, limit: str | None = None, settings: Settings
     hosts: dict[str, dict[str, Any]] = {}
     for host in targets:
         outcome = result.hosts.get(host)
-        if outcome is None:
+        if outcome is None and result.refused:
+            hosts[host] = {"status": "failed", "detail": f"{REFUSED}: {result.refused}"}
+        elif outcome is None:
             hosts[host] = {"status": "unknown", "detail": "no result (run interrupted?)"}
         elif outcome.unreachable:
             hosts[host] = {"status": "unreachable", "detail": "; ".join(outcome.failures)}

@@ -76,6 +76,10 @@ DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
 # A task that prints a ``<name>_evidence`` fact (discover.yml); a role's verify sets its own with set_fact.
 EVIDENCE_TASK = "intagent evidence"
+# How a host's failure begins when Ansible refused the playbook, and how many lines of its error are kept
+# (the error and where: "Origin: <file>:<line>:<column>").
+REFUSED = "Ansible refused the playbook before running it"
+REFUSAL_LINES = 2
 SET_FACT = frozenset({"set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact"})
 
 _HOST_EVENTS = {
@@ -116,6 +120,9 @@ class PlaybookRun:
     completed: bool  # False when the final stats event never came (interrupted or crashed)
     events: int = 0
     record_error: str | None = None  # the events file could not be written (a full disk): the run was stopped
+    # Ansible's own error when it refused the playbook before its first play (YAML, a role or plugin it cannot
+    # find): nothing ran on any host.
+    refused: str | None = None
     # The hosts of the playbook's later plays, by the stage each one stands for (``hosts`` is the first play's).
     later: dict[str, dict[str, HostRun]] = field(default_factory=dict)
 
@@ -128,7 +135,7 @@ class PlaybookRun:
         if stage not in self.later:
             return None
         return PlaybookRun(status=self.status, rc=self.rc, hosts=self.later[stage], completed=self.completed,
-                           events=self.events, record_error=self.record_error)
+                           events=self.events, record_error=self.record_error, refused=self.refused)
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,8 @@ class Settled:
 
 def settle(outcome: HostRun | None, result: PlaybookRun, stage: str) -> Settled:
     """How ``outcome`` (a host's part of ``result``, None when it has none) came out of ``stage``."""
+    if outcome is None and result.refused:
+        return Settled(False, HostStatus.FAILED, (f"{stage}: {REFUSED}: {result.refused}",))
     if outcome is None:
         why = "interrupted" if not result.completed else "skipped it"
         return Settled(False, HostStatus.UNKNOWN if not result.completed else HostStatus.FAILED,
@@ -333,8 +342,11 @@ class Executor:
                 with contextlib.suppress(OSError):  # what did not fit stays unwritten
                     sink.close()
             shutil.rmtree(private, ignore_errors=True)
+        refused = None
+        if not seen["stats"] and "play" not in seen and not cancel.is_set() and seen.get("refusal"):
+            refused = " ".join(" ".join(seen["refusal"]).split())
         return PlaybookRun(status=status, rc=rc, hosts=hosts, completed=seen["stats"], events=seen["count"],
-                           record_error=seen["record_error"], later=seen["later"])
+                           record_error=seen["record_error"], later=seen["later"], refused=refused)
 
     def _invoke(self, job: Job, cancel: threading.Event | None) -> tuple[Status, int]:
         """Run ``job`` with ansible-runner in this process, Ansible on this machine."""
@@ -370,6 +382,9 @@ class Executor:
         later: dict[str, dict[str, HostRun]] = seen.setdefault("later", {})
         if name == "playbook_on_play_start":
             seen["play"] = seen.get("play", -1) + 1
+            return
+        if name == "verbose" and "play" not in seen:
+            _note_refusal(str(event.get("stdout") or ""), seen)
             return
         if name == "playbook_on_stats":
             seen["stats"] = True
@@ -483,6 +498,16 @@ def stop_marked(marker: str, grace: float = 3.0) -> list[int]:
     while marked_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     return pids
+
+def _note_refusal(line: str, seen: dict[str, Any]) -> None:
+    """Keep Ansible's error (its first lines) printed before any play: why it refused the playbook."""
+    refusal: list[str] | None = seen.get("refusal")
+    if refusal is None:
+        if line.startswith(("[ERROR]: ", "ERROR! ")):
+            seen["refusal"] = [line.split(" ", 1)[1]]
+    elif len(refusal) < REFUSAL_LINES and line.strip():
+        refusal.append(f"(at {line[8:].strip()})" if line.startswith("Origin: ") else line.strip())
+
 
 def _later_label(seen: dict[str, Any]) -> str | None:
     """The label of the later play running now (None: the first play, or a play nobody labelled)."""

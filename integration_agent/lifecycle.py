@@ -539,7 +539,7 @@ class Lifecycle:
             events_file=self.run.events_file, stage=stage, later=later, roles_path=self.integration.roles_path,
             on_event=seen, cancel=self.cancel)
         self._count_changes(stage, hosts, result)
-        self.unfinished = bool(later) and not result.completed
+        self.unfinished = bool(later) and not result.completed and not result.refused
         for step in later:
             if (ran := result.play(step)) is not None:
                 self.ahead[step] = ran

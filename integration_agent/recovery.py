@@ -38,6 +38,10 @@ class FailureClass:
 CLASSES: tuple[FailureClass, ...] = (
     FailureClass("unreachable", False, "unknown",
                  "The host could not be reached; its state is unknown and it is never rolled back."),
+    FailureClass("playbook_refused", False, "stop",
+                 "Ansible refused the playbook before running any task (a YAML or syntax error, a role or plugin it "
+                 "cannot find): nothing ran on the host, so nothing is rolled back. Ansible's error names the "
+                 "file and line."),
     FailureClass("repository_unreachable", False, "stop",
                  "The package repository or download server could not be reached. Environmental and persistent: "
                  "fix the network, proxy or mirror; do not roll back a host that never changed, and do not ask "
@@ -65,6 +69,7 @@ BY_ID: dict[str, FailureClass] = {c.id: c for c in CLASSES}
 # Evidence per class: case-insensitive regular expressions searched in "<task>: <message>".
 PATTERNS: dict[str, tuple[str, ...]] = {
     "unreachable": (r"failed to connect to the host via ssh", r"data could not be sent to remote host"),
+    "playbook_refused": (r"ansible refused the playbook before running it",),
     "repository_unreachable": (
         r"failed to fetch\b", r"could not connect to\b", r"temporary failure (?:resolving|in name resolution)",
         r"unable to connect\b", r"failed to update apt cache", r"some index files failed to download",

@@ -235,3 +235,30 @@ def test_a_verify_plays_evidence_is_the_fact_its_set_fact_reports(tmp_path):
     result = Executor(timeout=5).run(pb, inventory)
     host = result.hosts["here"]
     assert not host.succeeded and host.evidence == {"active": False, "port": 9}
+
+
+def test_a_playbook_ansible_refuses_is_named_with_its_error_not_as_an_interrupted_run(tmp_path):
+    from integration_agent.executor import REFUSED, settle
+    from integration_agent.recovery import classify
+    from integration_agent.status import HostStatus
+
+    pb = _playbook(tmp_path, "- name: intagent x: broken\n  hosts: all\n  tasks: []\n")
+    result = Executor(timeout=5).run(pb, local_and_closed_inventory(tmp_path))
+    assert not result.completed and result.hosts == {}
+    assert result.refused is not None and "YAML parsing failed" in result.refused
+    assert f"(at {pb}:1:" in result.refused, result.refused
+    settled = settle(None, result, "plan")
+    assert settled.status == HostStatus.FAILED and not settled.succeeded
+    assert settled.failures[0].startswith(f"plan: {REFUSED}: YAML parsing failed"), settled.failures
+    assert classify("plan", settled.failures[0].partition(": ")[2]).id == "playbook_refused"
+
+    missing_role = _playbook(tmp_path, "- hosts: all\n  gather_facts: false\n  roles:\n    - no_such_role\n")
+    assert "the role 'no_such_role' was not found" in (Executor(timeout=5).run(
+        missing_role, local_and_closed_inventory(tmp_path)).refused or "")
+
+
+def test_a_run_that_fails_after_its_first_play_started_is_not_a_refusal(tmp_path):
+    pb = _playbook(tmp_path, "- hosts: here\n  gather_facts: false\n  tasks:\n"
+                             "    - ansible.builtin.debug:\n        msg: '{{ undefined_variable }}'\n")
+    result = Executor(timeout=5).run(pb, local_and_closed_inventory(tmp_path), limit="here")
+    assert result.completed and result.refused is None and result.hosts["here"].failed == 1
