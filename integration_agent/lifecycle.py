@@ -632,8 +632,8 @@ class Lifecycle:
                     if verify is not None:  # verified by the same playbook: the verify step reads it
                         self.verified[host.host] = verify
                     continue
-                if host.status in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN):
-                    continue
+                if host.status in (HostStatus.UNREACHABLE, HostStatus.UNKNOWN) or result.refused:
+                    continue  # a refused playbook ran nothing: failed, with nothing to roll back
                 cause = classify("apply", outcome.failures[0] if outcome and outcome.failures else "")
                 if cause.transient:
                     retry.append((host, cause.id))
