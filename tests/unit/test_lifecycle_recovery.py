@@ -278,3 +278,26 @@ def test_a_split_main_entry_point_is_its_preflight_checks_then_its_changes_and_n
         others = "".join(p.read_text() for p in tasks.glob("*.yml") if p.name != "preflight.yml")
         assert not [r for r in registered if re.search(rf"\b{r}\b", others)], integration.name
     assert not preflight_split(split[0].role_dir, "verify")
+
+
+def test_verify_reads_an_exporters_service_state_after_probing_it_until_it_settles():
+    """An exporter that cannot bind its port dies right after its start and may be restarted a few times: a
+    verify that read the service state first, or once, could record it active. Each curated verify that reads
+    a service's state and probes an HTTP endpoint reads the state after the probe, retried until it settles."""
+    checked = []
+    for integration in Catalog().integrations.values():
+        path = integration.role_dir / "tasks" / "verify.yml"
+        if not path.is_file():
+            continue
+        tasks = yaml.safe_load(path.read_text())
+        modules = [next((k for k in t if k.startswith("ansible.builtin.")), "") for t in tasks]
+        if "ansible.builtin.uri" not in modules or "ansible.builtin.systemd_service" not in modules:
+            continue
+        read = modules.index("ansible.builtin.systemd_service")
+        state = tasks[read]
+        assert "state" not in state["ansible.builtin.systemd_service"], integration.name  # a read, not a change
+        assert read > modules.index("ansible.builtin.uri"), integration.name
+        assert state.get("retries") and "ActiveState" in state.get("until", ""), integration.name
+        checked.append(integration.name)
+    assert {"node_exporter", "mysqld_exporter", "postgres_exporter", "nginx_exporter",
+            "redis_exporter"} <= set(checked), checked
