@@ -121,7 +121,7 @@ def write_index(directory: Path, pool: str, suite: str) -> None:
     packages = proc.stdout.encode()
     release = directory / "Release"
     current = directory / "Packages"
-    if (release.is_file() and "Acquire-By-Hash: yes" in release.read_text()
+    if (release.is_file() and "Acquire-By-Hash: yes" in release.read_text() and (directory / "Packages.gz").is_file()
             and current.is_file() and current.read_bytes() == packages):
         return
     by_hash = directory / "by-hash" / "SHA256"
