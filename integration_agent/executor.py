@@ -76,11 +76,11 @@ DEFAULT_PACKAGE_LOCK_TIMEOUT = 60
 
 # A task that prints a ``<name>_evidence`` fact (discover.yml); a role's verify sets its own with set_fact.
 EVIDENCE_TASK = "intagent evidence"
+SET_FACT = frozenset({"set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact"})
 # How a host's failure begins when Ansible refused the playbook, and how many lines of its error are kept
 # (the error and where: "Origin: <file>:<line>:<column>").
 REFUSED = "Ansible refused the playbook before running it"
 REFUSAL_LINES = 2
-SET_FACT = frozenset({"set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact"})
 
 _HOST_EVENTS = {
     "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
@@ -498,6 +498,7 @@ def stop_marked(marker: str, grace: float = 3.0) -> list[int]:
     while marked_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     return pids
+
 
 def _note_refusal(line: str, seen: dict[str, Any]) -> None:
     """Keep Ansible's error (its first lines) printed before any play: why it refused the playbook."""
