@@ -14,6 +14,7 @@ from integration_agent.executor import Executor
 from integration_agent.lab import Lab, network
 from integration_agent.lab.system import mounts_under, process_state, processes_matching
 from tests.conftest import run_cli
+from tests.fixtures.debs import empty_deb
 
 pytestmark = pytest.mark.lab
 
@@ -137,23 +138,13 @@ def test_reset_gives_a_pristine_host(lab_settings):
         lab.reset(["lab99"])
 
 
-def _mirrortest_deb(pool: Path, version: str) -> None:
-    root = pool.parent / f"build-{version}"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN/control").write_text(f"Package: mirrortest\nVersion: {version}\nArchitecture: all\n"
-                                         "Maintainer: intagent tests <tests@invalid>\nDescription: test\n")
-    pool.mkdir(exist_ok=True)
-    subprocess.run(["dpkg-deb", "-b", str(root), str(pool / f"mirrortest_{version}_all.deb")], check=True,
-                   capture_output=True)
-
-
 def test_hosts_read_a_consistent_current_index_while_the_mirror_changes(lab):
     """A host reading the mirror while a package is added gets a consistent index, and the current one."""
     from integration_agent.lab.mirror import write_index
 
     repo = lab.mirror.root / f"test-{uuid.uuid4().hex[:8]}"
     try:
-        _mirrortest_deb(repo / "pool", "1.0")
+        empty_deb(repo / "pool", "mirrortest", "1.0")
         write_index(repo, "pool", "bookworm")
 
         def update(lists: str) -> tuple[subprocess.CompletedProcess[str], str]:
@@ -172,7 +163,7 @@ def test_hosts_read_a_consistent_current_index_while_the_mirror_changes(lab):
 
         # Host b read the Release just before a package was added; the lists it then reads are the new ones.
         first_release = (repo / "Release").read_bytes()
-        _mirrortest_deb(repo / "pool", "2.0")
+        empty_deb(repo / "pool", "mirrortest", "2.0")
         write_index(repo, "pool", "bookworm")
         current_release = (repo / "Release").read_bytes()
         (repo / "Release").write_bytes(first_release)
@@ -185,7 +176,7 @@ def test_hosts_read_a_consistent_current_index_while_the_mirror_changes(lab):
         mtime = (repo / "Release").stat().st_mtime
         updated, candidate = update("a")
         assert candidate == "2.0"
-        _mirrortest_deb(repo / "pool", "3.0")
+        empty_deb(repo / "pool", "mirrortest", "3.0")
         write_index(repo, "pool", "bookworm")
         for name in ("Release", "Packages", "Packages.gz"):
             os.utime(repo / name, (mtime, mtime))

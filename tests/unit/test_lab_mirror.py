@@ -10,26 +10,15 @@ import sys
 import time
 import urllib.request
 from email.utils import formatdate
-from pathlib import Path
 
 import pytest
 
 from integration_agent.lab import mirror
 from integration_agent.lab.system import MIRROR_SERVER
+from tests.fixtures.debs import empty_deb
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg-scanpackages") is None,
                                 reason="needs dpkg-deb and dpkg-scanpackages (dpkg-dev)")
-
-
-def _deb(pool: Path, version: str) -> Path:
-    root = pool.parent / f"build-{version}"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN/control").write_text(f"Package: mirrortest\nVersion: {version}\nArchitecture: all\n"
-                                         "Maintainer: intagent tests <tests@invalid>\nDescription: test\n")
-    pool.mkdir(exist_ok=True)
-    target = pool / f"mirrortest_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "-b", str(root), str(target)], check=True, capture_output=True)
-    return target
 
 
 def _listed(release: str) -> dict[str, str]:
@@ -38,7 +27,7 @@ def _listed(release: str) -> dict[str, str]:
 
 
 def test_each_release_names_lists_found_by_hash_and_older_generations_stay(tmp_path):
-    _deb(tmp_path / "pool", "1.0")
+    empty_deb(tmp_path / "pool", "mirrortest", "1.0")
     mirror.write_index(tmp_path, "pool", "bookworm")
     first = (tmp_path / "Release").read_text()
     assert "Acquire-By-Hash: yes" in first
@@ -47,7 +36,7 @@ def test_each_release_names_lists_found_by_hash_and_older_generations_stay(tmp_p
         assert hashlib.sha256(data).hexdigest() == digest and data == (tmp_path / name).read_bytes()
     assert b"Version: 1.0" in (tmp_path / "Packages").read_bytes()
 
-    _deb(tmp_path / "pool", "2.0")
+    empty_deb(tmp_path / "pool", "mirrortest", "2.0")
     mirror.write_index(tmp_path, "pool", "bookworm")
     second = (tmp_path / "Release").read_text()
     assert _listed(second) != _listed(first)
@@ -58,7 +47,7 @@ def test_each_release_names_lists_found_by_hash_and_older_generations_stay(tmp_p
 
 
 def test_an_unchanged_index_is_left_alone(tmp_path):
-    _deb(tmp_path / "pool", "1.0")
+    empty_deb(tmp_path / "pool", "mirrortest", "1.0")
     mirror.write_index(tmp_path, "pool", "bookworm")
     release = tmp_path / "Release"
     before = (release.read_bytes(), release.stat().st_mtime_ns)
@@ -68,7 +57,7 @@ def test_an_unchanged_index_is_left_alone(tmp_path):
 
 
 def test_an_index_without_lists_by_hash_is_rewritten_with_them(tmp_path):
-    _deb(tmp_path / "pool", "1.0")
+    empty_deb(tmp_path / "pool", "mirrortest", "1.0")
     mirror.write_index(tmp_path, "pool", "bookworm")
     release = tmp_path / "Release"
     release.write_text(release.read_text().replace("Acquire-By-Hash: yes\n", ""))  # as written before by-hash
@@ -78,7 +67,7 @@ def test_an_index_without_lists_by_hash_is_rewritten_with_them(tmp_path):
 
 def test_old_generations_are_pruned(tmp_path):
     for n in range(mirror.BY_HASH_KEPT + 3):
-        _deb(tmp_path / "pool", f"1.{n}")
+        empty_deb(tmp_path / "pool", "mirrortest", f"1.{n}")
         mirror.write_index(tmp_path, "pool", "bookworm")
     kept = list((tmp_path / "by-hash/SHA256").iterdir())
     assert len(kept) == 2 * mirror.BY_HASH_KEPT
