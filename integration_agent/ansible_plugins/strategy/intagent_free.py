@@ -1,4 +1,5 @@
-"""Ansible's free strategy with play-level modes made visible to templates (see intagent_linear.py)."""
+"""Ansible's free strategy with play-level modes made visible to templates and each template compiled once per
+run (see intagent_linear.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from ansible.plugins.loader import strategy_loader
 from ansible.plugins.strategy.free import StrategyModule as FreeStrategy
 
-PlayModes: Any = sys.modules[strategy_loader.get("intagent_linear", class_only=True).__module__].PlayModes
+_linear: Any = sys.modules[strategy_loader.get("intagent_linear", class_only=True).__module__]
+PlayModes: Any = _linear.PlayModes
+CompileOnce: Any = _linear.CompileOnce
 
 
-class StrategyModule(PlayModes, FreeStrategy):
+class StrategyModule(CompileOnce, PlayModes, FreeStrategy):
     pass

@@ -10,7 +10,8 @@ Self-contained: a streaming job carries this folder to a worker that may have on
 2. A ``local`` connection without a user runs as the controller's user, as Ansible's own local connection
    does. Mitogen otherwise sees no user there, so ``become`` to that same user (root, running as root)
    goes through sudo, which may not even be installed.
-3. Play-level modes visible to templates, as in ``intagent_linear`` (``PlayModes``, loaded from that file).
+3. Play-level modes visible to templates, and each template compiled once per run, as in ``intagent_linear``
+   (``PlayModes`` and ``CompileOnce``, loaded from that file).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ if not getattr(_spec.remote_user, "intagent", False):
     _spec.remote_user = remote_user
 
 Base: Any = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
-PlayModes: Any = sys.modules[ansible_mitogen.loaders.strategy_loader.get("intagent_linear",
-                                                                           class_only=True).__module__].PlayModes
+_linear: Any = sys.modules[ansible_mitogen.loaders.strategy_loader.get("intagent_linear", class_only=True).__module__]
+PlayModes: Any = _linear.PlayModes
+CompileOnce: Any = _linear.CompileOnce
 
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, PlayModes, Base):
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, CompileOnce, PlayModes, Base):
     pass

@@ -1,0 +1,88 @@
+"""In a real ansible-playbook run with intagent's strategies, the workers Ansible forks per host and task
+compile no template: the strategy's own process compiled each one before the first fork. A probe strategy
+records every Jinja compilation and the process it ran in; with Ansible's own strategy the workers compile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from integration_agent import mitogen
+
+PROBE = '''
+import os
+import sys
+
+from ansible._internal._templating import _jinja_bits
+from ansible.plugins.loader import strategy_loader
+
+StrategyModule = strategy_loader.get(os.environ["PROBE_BASE"], class_only=True)
+_compile = _jinja_bits.AnsibleEnvironment._compile  # Jinja's last step, reached only by a compilation not cached
+
+
+def _recorded(self, source, filename):
+    with open(os.environ["PROBE_FILE"], "a") as out:
+        out.write(f"{os.getpid()}\\n")
+    return _compile(self, source, filename)
+
+
+_jinja_bits.AnsibleEnvironment._compile = _recorded
+with open(os.environ["PROBE_FILE"], "a") as out:
+    out.write(f"strategy {os.getpid()}\\n")
+'''
+
+PLAY = '''
+- name: Templates, conditions and variables on two hosts
+  hosts: all
+  gather_facts: false
+  vars:
+    base: 3
+  tasks:
+    - name: Record {{ base }}
+      ansible.builtin.set_fact:
+        evidence:
+          doubled: "{{ base * 2 + offset }}"
+          text: "{% for i in range(base) %}{{ i }}{% endfor %}"
+      vars:
+        offset: "{{ 1 if inventory_hostname == 'h2' else 0 }}"
+    - name: Check the evidence
+      ansible.builtin.assert:
+        that:
+          - evidence.doubled | int in [6, 7]
+          - evidence.text == '012'
+        fail_msg: "wrong: {{ evidence }}"
+    - name: Print it where a condition holds
+      ansible.builtin.debug:
+        msg: "evidence of {{ inventory_hostname }}: {{ evidence.doubled }}"
+      when: evidence.doubled | int > 6
+'''
+
+
+@pytest.mark.parametrize("base, workers_compile", [
+    ("intagent_linear", False), ("intagent_free", False), ("intagent_mitogen_linear", False),
+    ("intagent_mitogen_free", False), ("linear", True)])
+def test_workers_compile_no_template_the_strategy_compiled_first(tmp_path, base, workers_compile):
+    (tmp_path / "probe_linear.py").write_text(PROBE)
+    (tmp_path / "play.yml").write_text(PLAY)
+    python = sys.executable
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n" + "".join(
+        f"    {h}: {{ansible_connection: local, ansible_python_interpreter: {python}}}\n" for h in ("h1", "h2")))
+    records = tmp_path / "compiled"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(PROBE_FILE=str(records), PROBE_BASE=base, ANSIBLE_STRATEGY="probe_linear",
+               ANSIBLE_STRATEGY_PLUGINS=f"{tmp_path}:{mitogen.STRATEGY_PLUGINS}", ANSIBLE_NOCOLOR="1")
+    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts.yml", "play.yml"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # The templates rendered with each host's own values.
+    assert '"msg": "evidence of h2: 7"' in run.stdout and "evidence of h1" not in run.stdout
+    assert "skipping: [h1]" in run.stdout
+    lines = records.read_text().split()
+    strategy = lines[lines.index("strategy") + 1]
+    compiled_in = [pid for pid in lines if pid not in ("strategy", strategy)]
+    assert lines.count(strategy) > 1  # the strategy's process compiled the templates
+    assert bool(compiled_in) == workers_compile, f"workers compiled {len(compiled_in)} templates"
