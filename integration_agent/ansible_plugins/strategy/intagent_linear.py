@@ -143,18 +143,21 @@ def _conditions(task: Any) -> Iterator[str]:
 
 
 def compile_ahead(task: Any, loader: Any) -> int:
-    """Compile the templates of ``task`` (its fields, its conditions, and the variables of its blocks and role)
-    into this process's cache, rendering nothing; the number compiled. A template that does not compile is
+    """Compile the templates of ``task`` (its fields, its conditions, and the variables of its blocks, play and
+    role) into this process's cache, rendering nothing; the number compiled. A template that does not compile is
     left to the worker, which reports it as Ansible does."""
     from ansible._internal._templating._engine import TemplateOptions
     from ansible.template import Templar
 
     engine = Templar(loader=loader)._engine
     templates = [s for field in TEMPLATE_FIELDS for s in _strings(getattr(task, field, None))]
-    parent = task._parent
+    parent, play = task._parent, None
     while parent is not None:
         templates.extend(_strings(getattr(parent, "vars", None)))
+        play = getattr(parent, "_play", None) or play
         parent = getattr(parent, "_parent", None)
+    if play is not None:
+        templates.extend(_strings(play.vars))
     role = task._role
     if role is not None:
         templates.extend(_strings(getattr(role, "_default_vars", None)))
@@ -186,11 +189,13 @@ class CompileOnce:
     no worker compiles them again (see above)."""
 
     _loader: Any
+    _compiled_tasks: set[str] | None = None
 
     def _queue_task(self, host: Any, task: Any, task_vars: Any, play_context: Any) -> Any:
-        seen = self.__dict__.setdefault("_intagent_compiled", set())
-        if COMPILE_CACHE and task._uuid not in seen:
-            seen.add(task._uuid)
+        if self._compiled_tasks is None:
+            self._compiled_tasks = set()
+        if COMPILE_CACHE and task._uuid not in self._compiled_tasks:
+            self._compiled_tasks.add(task._uuid)
             compile_ahead(task, self._loader)
         return super()._queue_task(host, task, task_vars, play_context)  # type: ignore[misc]
 
