@@ -45,8 +45,8 @@ class PlayModes:
 # 20 tasks of evidence-like set_fact and assert on 50 hosts took 36 CPU-seconds, 23 with this.
 #
 # ``CompileOnce`` compiles a task's templates in the strategy's own process before it forks the first worker
-# for that task; every worker inherits the compiled code. What is cached is Jinja's code object, keyed by
-# the source and every setting compilation depends on (as Jinja's own bytecode cache does), never a
+# for that task; every worker inherits the compiled code. What is cached is Jinja's code object (what
+# Jinja's own bytecode cache keeps), keyed by the source and every setting compilation depends on, never a
 # rendered value: compiling runs nothing of the template. Compiling ahead is only a warm-up: a template it
 # misses, or one that fails to compile, is compiled by the worker as before and fails there as before.
 # Where this ansible-core has none of the internals used here, nothing is changed (``COMPILE_CACHE``).
@@ -61,11 +61,13 @@ _expression = threading.local()  # the key of the expression being compiled, for
 
 
 def _settings(env: Any) -> tuple[Any, ...]:
-    """What Jinja's compiled code depends on besides the source (Jinja's own bytecode cache uses the same)."""
+    """What Jinja's compiled code depends on besides the source: the settings of its lexer, its optimizer and
+    its code generator."""
     return (env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
             env.comment_start_string, env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
             env.trim_blocks, env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline, env.optimized,
-            env.finalize is not None, env.is_async, repr(env.autoescape), tuple(sorted(env.extensions)),
+            env.finalize is not None, getattr(env.finalize, "jinja_pass_arg", None), env.is_async,
+            repr(env.autoescape), tuple(sorted(env.extensions)),
             type(env).code_generator_class)
 
 
