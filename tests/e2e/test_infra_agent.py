@@ -115,6 +115,20 @@ def test_a_repository_apt_cannot_read_is_named_with_apts_own_error(standin, isol
     assert ssh(standin, "lab1", "test -e /etc/apt/sources.list.d/newrelic-infra.list").returncode == 1
 
 
+def test_a_source_added_by_a_run_stopped_before_its_apt_update_is_installed_from(standin, isolated_env):
+    """What a run interrupted between adding the apt source and refreshing the lists leaves: the source, and
+    lists that do not name the package. The dry run plans the install (check mode refreshes no lists) instead
+    of failing, and apply refreshes the lists before it installs."""
+    source = MIRROR_VARS[1].removeprefix("apt_source=")
+    assert ssh(standin, "lab1", f"echo '{source}' > /etc/apt/sources.list.d/newrelic-infra.list").returncode == 0
+    assert "Candidate" not in ssh(standin, "lab1", "apt-cache policy newrelic-infra").stdout
+    proc = run_cli("install", "infra_agent", "-i", str(standin.inventory_path), "-l", "lab1", *MIRROR_VARS,
+                   "--json", env={**isolated_env, "NEW_RELIC_LICENSE_KEY": f"NRKEY{uuid.uuid4().hex}"})
+    lab1 = json.loads(proc.stdout)["hosts"]["lab1"]
+    assert proc.returncode == 0 and lab1["status"] == "installed", (lab1, proc.stderr[-2000:])
+    assert ssh(standin, "lab1", "dpkg-query -W -f '${Status}' newrelic-infra").stdout == "install ok installed"
+
+
 def test_a_license_key_the_vendor_rejects_fails_verify_and_is_rolled_back(standin, isolated_env, figure):
     canary = f"invalid{uuid.uuid4().hex}"  # the stand-in's collector refuses keys that begin with "invalid"
     env = {**isolated_env, "NEW_RELIC_LICENSE_KEY": canary}
