@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import resource
 import subprocess
@@ -91,6 +92,11 @@ class Sampler(threading.Thread):
         return last[1] - first[1], last[2] - first[2]
 
 
+def seconds_or_na(value: float) -> str:
+    """CPU seconds, or n/a where they were not measured (NaN: no cpuacct controller)."""
+    return "n/a" if math.isnan(value) else f"{value:.2f} s"
+
+
 def timeline(events: Path) -> list[tuple[float, float, str, str]]:
     """(start, seconds to the next mark, stage, name) for each play start, task start and the final stats."""
     marks: list[tuple[float, str, str]] = []
@@ -141,12 +147,12 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"install failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         print(f"{args.hosts} host(s): wall {wall:.1f} s; CPU: machine {cpu:.1f} s, intagent and its processes "
-              f"{own:.1f} s, the hosts {hosts:.1f} s ({', '.join(args.set) or 'defaults'})")
+              f"{own:.1f} s, the hosts {seconds_or_na(hosts)} ({', '.join(args.set) or 'defaults'})")
         [events] = Path(scratch).glob("*/events.jsonl")
         print(f"{'wall':>9} {'hosts CPU':>10} {'machine CPU':>12}  stage   play or task")
         for start, seconds, stage, name in timeline(events):
             on_hosts, on_machine = sampler.between(start, start + seconds)
-            print(f"{seconds:7.2f} s {on_hosts:8.2f} s {on_machine:10.2f} s  {stage:<7} {name}")
+            print(f"{seconds:7.2f} s {seconds_or_na(on_hosts):>10} {on_machine:10.2f} s  {stage:<7} {name}")
 
 
 if __name__ == "__main__":
