@@ -1,5 +1,6 @@
 """In a real ansible-playbook run with intagent's strategies, the workers Ansible forks per host and task
-compile no template: the strategy's own process compiled each one before the first fork. A probe strategy
+compile no template: the strategy's own process compiled each one before the first fork (and ran the
+controller-side tasks itself). A probe strategy
 records every Jinja compilation and the process it ran in; with Ansible's own strategy the workers compile."""
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ PLAY = '''
       ansible.builtin.debug:
         msg: "evidence of {{ inventory_hostname }}: {{ evidence.doubled }}"
       when: evidence.doubled | int > 6
+    - name: Look on the host for {{ base }} (a module, so a worker even with intagent's strategies)
+      ansible.builtin.stat:
+        path: "/nonexistent/{{ evidence.text }}-{{ inventory_hostname }}"
+      register: looked
+      changed_when: looked.stat.exists or base > 100
+      failed_when: looked.stat.exists
+      when: evidence.doubled | int > 5
 '''
 
 

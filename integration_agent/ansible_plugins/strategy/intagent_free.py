@@ -12,7 +12,8 @@ from ansible.plugins.strategy.free import StrategyModule as FreeStrategy
 _linear: Any = sys.modules[strategy_loader.get("intagent_linear", class_only=True).__module__]
 PlayModes: Any = _linear.PlayModes
 CompileOnce: Any = _linear.CompileOnce
+InlineTasks: Any = _linear.InlineTasks
 
 
-class StrategyModule(CompileOnce, PlayModes, FreeStrategy):
+class StrategyModule(CompileOnce, InlineTasks, PlayModes, FreeStrategy):
     pass

@@ -11,8 +11,9 @@ import ansible_mitogen.strategy
 linear: Any = ansible_mitogen.loaders.strategy_loader.get("intagent_mitogen_linear", class_only=True)
 PlayModes: Any = sys.modules[linear.__module__].PlayModes  # intagent's changes are made by loading that file
 CompileOnce: Any = sys.modules[linear.__module__].CompileOnce
+InlineTasks: Any = sys.modules[linear.__module__].InlineTasks
 Base: Any = ansible_mitogen.loaders.strategy_loader.get("free", class_only=True)
 
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, CompileOnce, PlayModes, Base):
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, CompileOnce, InlineTasks, PlayModes, Base):
     pass

@@ -43,7 +43,8 @@ Base: Any = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=Tru
 _linear: Any = sys.modules[ansible_mitogen.loaders.strategy_loader.get("intagent_linear", class_only=True).__module__]
 PlayModes: Any = _linear.PlayModes
 CompileOnce: Any = _linear.CompileOnce
+InlineTasks: Any = _linear.InlineTasks
 
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, CompileOnce, PlayModes, Base):
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, CompileOnce, InlineTasks, PlayModes, Base):
     pass
