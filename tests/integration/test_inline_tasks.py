@@ -142,7 +142,7 @@ def normalized(stdout: str) -> list[tuple[str, list[str]]]:
     for block in re.split(r"^(?=TASK \[|PLAY RECAP)", stdout, flags=re.M)[1:]:
         heading, _, body = block.partition("\n")
         starts = [m.start() for m in RESULT.finditer(body)]
-        results = sorted(body[a:b].strip() for a, b in zip(starts, [*starts[1:], len(body)], strict=True))
+        results = sorted(body[a:b].strip() for a, b in zip(starts, [*starts[1:], len(body)][:len(starts)], strict=True))
         tasks.append((heading.split("*")[0].strip(), results or [body.strip()]))
     return tasks
 
