@@ -1,5 +1,5 @@
-"""Ansible's free strategy with play-level modes made visible to templates and each template compiled once per
-run (see intagent_linear.py)."""
+"""Ansible's free strategy with play-level modes made visible to templates, each template compiled once per
+run, and the tasks that never reach a host run without a worker (see intagent_linear.py)."""
 
 from __future__ import annotations
 

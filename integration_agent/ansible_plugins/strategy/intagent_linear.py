@@ -1,5 +1,6 @@
-"""Ansible's linear strategy with play-level modes made visible to templates, and each template compiled once
-per run (``intagent_free`` and the Mitogen variants take ``PlayModes`` and ``CompileOnce`` from this file).
+"""Ansible's linear strategy with play-level modes made visible to templates, each template compiled once per
+run, and the tasks that never reach a host run without a worker (``intagent_free`` and the Mitogen variants
+take ``PlayModes``, ``CompileOnce`` and ``InlineTasks`` from this file).
 Self-contained: a streaming job carries this folder to a worker that may have only Ansible (and Mitogen).
 
 A play's ``check_mode: true`` (or ``diff: true``) runs its tasks in that mode, but ``ansible_check_mode`` and
@@ -121,7 +122,6 @@ def _install() -> bool:
 
 
 COMPILE_CACHE = _install()
-INLINE_TASKS = True  # see InlineTasks
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -228,6 +228,19 @@ CONTROLLER_ACTIONS = frozenset({*ASSERT_ACTIONS, *(f"{prefix}{name}" for prefix 
                                 "ansible.legacy.") for name in ("set_fact", "fail", "debug", "include_tasks",
                                                                 "include_role", "validate_argument_spec"))})
 _LOOKUP_CALL = re.compile(r"\b(lookup|query|q)\s*\(")
+
+
+def _inline_supported() -> bool:
+    """Whether this ansible-core has what ``InlineTasks`` uses; where it does not, every task is forked."""
+    try:
+        from ansible._internal._task import TaskContext  # noqa: F401
+        from ansible.executor.task_result import _RawTaskResult  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+INLINE_TASKS = _inline_supported()
 
 
 class _NeedsWorker(BaseException):

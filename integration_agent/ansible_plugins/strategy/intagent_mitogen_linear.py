@@ -10,8 +10,9 @@ Self-contained: a streaming job carries this folder to a worker that may have on
 2. A ``local`` connection without a user runs as the controller's user, as Ansible's own local connection
    does. Mitogen otherwise sees no user there, so ``become`` to that same user (root, running as root)
    goes through sudo, which may not even be installed.
-3. Play-level modes visible to templates, and each template compiled once per run, as in ``intagent_linear``
-   (``PlayModes`` and ``CompileOnce``, loaded from that file).
+3. Play-level modes visible to templates, each template compiled once per run, and the tasks that never reach
+   a host run without a worker, as in ``intagent_linear`` (``PlayModes``, ``CompileOnce`` and ``InlineTasks``,
+   loaded from that file).
 """
 
 from __future__ import annotations
