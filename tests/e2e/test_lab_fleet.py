@@ -32,6 +32,8 @@ ANSIBLE = Path(sys.executable).parent / "ansible"
 @pytest.fixture(scope="module")
 def fleet(lab_settings) -> Lab:
     lab = Lab(lab_settings)
+    if len(lab.hosts()) > len(HOSTS):  # `lab up 3` keeps a bigger lab's other hosts: start from three
+        lab.down()
     report = lab.up(3, layout=FLEET)
     assert report.hosts == HOSTS and report.bastion and report.fleet == lab.fleet_dir
     return lab
