@@ -111,7 +111,7 @@ INCLUDED = '''
 FORKED = Counter({"h2|Reach h2 only": 1, "h1|Reach every host": 1, "h2|Reach every host": 1,
                   "h1|Loop with a condition per item": 1, "h2|Loop with a condition per item": 1,
                   "h1|A condition that calls a lookup": 1, "h2|A condition that calls a lookup": 1})
-RESULT = re.compile(r"^(ok|changed|skipping|fatal|included|failed|rescued):", re.M)
+RESULT = re.compile(r"^(ok|changed|skipping|fatal|included|failed|rescued|\[ERROR\]):", re.M)
 
 
 def run(tmp_path: Path, base: str) -> tuple[str, Counter[str]]:
@@ -136,13 +136,20 @@ def run(tmp_path: Path, base: str) -> tuple[str, Counter[str]]:
     return stdout, Counter(records.read_text().splitlines())
 
 
+def per_host(entry: str) -> list[str]:
+    """An include's entry names the hosts whose results arrived together (which varies): one per host."""
+    include = re.fullmatch(r"included: (\S+) for (.+)", entry)
+    return [f"included: {include[1]} for {h}" for h in include[2].split(", ")] if include else [entry]
+
+
 def normalized(stdout: str) -> list[tuple[str, list[str]]]:
     """Each task's heading and its hosts' results, in host order (workers finish in any order)."""
     tasks = []
     for block in re.split(r"^(?=TASK \[|PLAY RECAP)", stdout, flags=re.M)[1:]:
         heading, _, body = block.partition("\n")
         starts = [m.start() for m in RESULT.finditer(body)]
-        results = sorted(body[a:b].strip() for a, b in zip(starts, [*starts[1:], len(body)][:len(starts)], strict=True))
+        entries = [body[a:b].strip() for a, b in zip(starts, [*starts[1:], len(body)][:len(starts)], strict=True)]
+        results = sorted(one for entry in entries for one in per_host(entry))
         tasks.append((heading.split("*")[0].strip(), results or [body.strip()]))
     return tasks
 

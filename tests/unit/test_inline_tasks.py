@@ -46,6 +46,9 @@ def task(**ds: Any) -> Task:
     ({"ansible.builtin.debug": {"msg": "x"}, "when": ["a", "query('env', 'HOME')"]}, None),
     ({"ansible.builtin.debug": {"msg": "x"}, "failed_when": "q ( 'env', 'HOME')"}, None),
     ({"ansible.builtin.assert": {"that": ["lookup('file', '/etc/hostname')"]}}, None),
+    ({"ansible.builtin.set_fact": {"token": "{{ lookup('url', 'https://vault.example/token') }}"}}, None),
+    ({"ansible.builtin.debug": {"msg": "{{ answer }}"}, "vars": {"answer": "{{ query('env', 'HOME') }}"}}, None),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup_table['a'] }}"}}, "whole"),  # a name, not a lookup call
 ])
 def test_what_runs_in_the_strategys_process(inline, ds, kind):
     assert inline(task(**ds)) == kind

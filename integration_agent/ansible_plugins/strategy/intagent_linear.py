@@ -214,15 +214,16 @@ class CompileOnce:
 # ``InlineTasks`` runs such a task for a host through Ansible's own ``TaskExecutor`` in the strategy's process,
 # on a copy of the task (the executor changes the task it runs, as a worker changes its own copy), and sends the
 # result through the same queue a worker would, so results, callbacks, events and stats are exactly a worker's.
-# - Controller-side actions (``CONTROLLER_ACTIONS``) run there whole. Ansible marks them as needing no
-#   connection; none of them waits or prompts.
+# - Controller-side actions (``CONTROLLER_ACTIONS``) run there whole. None needs a connection (Ansible marks
+#   the actions so, and an include returns before one), waits or prompts.
 # - Any other task with a ``when`` is tried there: when its ``when`` is false the executor returns "skipped"
 #   before anything else; when it is true the attempt stops right after the condition (``_NeedsWorker``), that
 #   copy is dropped, and the task is forked as usual. After one such miss the task's other hosts are forked
 #   without trying.
 # - Never inline: loops (``when`` is per item), retries (``until`` sleeps between tries), ``delegate_to``, a
-#   ``timeout`` (a SIGALRM in the strategy's process), ``async``, and conditions that call a lookup (it would run
-#   twice when the condition is true).
+#   ``timeout`` (a SIGALRM in the strategy's process), ``async``, and a task whose conditions, arguments or
+#   variables call a lookup (a condition's would run twice when it is true; a slow one, a URL say, would run
+#   for one host after another instead of in every worker at once).
 
 CONTROLLER_ACTIONS = frozenset({*ASSERT_ACTIONS, *(f"{prefix}{name}" for prefix in ("", "ansible.builtin.",
                                 "ansible.legacy.") for name in ("set_fact", "fail", "debug", "include_tasks",
@@ -251,7 +252,7 @@ def inline_kind(task: Any) -> str | None:
     """'whole' when ``task`` runs whole in the strategy's process, 'skip' when only a false ``when`` of it can,
     None when it always needs a worker."""
     if (task.loop or task.loop_with or task.until or task.delegate_to or task.timeout or task.async_val
-            or any(isinstance(c, str) and _LOOKUP_CALL.search(c) for c in _conditions(task))):
+            or any(_LOOKUP_CALL.search(c) for c in (*_conditions(task), *_strings(task.args), *_strings(task.vars)))):
         return None
     if task.action in CONTROLLER_ACTIONS:
         return "whole"
