@@ -135,15 +135,16 @@ def main() -> None:
         env.update(INTAGENT_LEARN="false", INTAGENT_RUNS_DIR=scratch, **dict(s.split("=", 1) for s in args.set))
         sampler = Sampler(usage)
         sampler.start()
-        cpu, own, started = machine_cpu(), children_cpu(), time.perf_counter()
+        own, started = children_cpu(), time.perf_counter()
         proc = subprocess.run([str(BIN / "intagent"), "install", "node_exporter", "-i", str(lab.inventory_path),
                                "-l", ",".join(names), "--yes", "--json"], env=env, cwd=REPO, capture_output=True,
                               text=True)
         wall = time.perf_counter() - started
-        cpu, own = machine_cpu() - cpu, children_cpu() - own
+        own = children_cpu() - own
         sampler.done.set()
         sampler.join()
-        hosts = sampler.samples[-1][1] - sampler.samples[0][1]
+        (_, hosts_before, cpu_before), (_, hosts_after, cpu_after) = sampler.samples[0], sampler.samples[-1]
+        hosts, cpu = hosts_after - hosts_before, cpu_after - cpu_before
         if proc.returncode != 0:
             raise SystemExit(f"install failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         print(f"{args.hosts} host(s): wall {wall:.1f} s; CPU: machine {cpu:.1f} s, intagent and its processes "

@@ -5,14 +5,9 @@ records every Jinja compilation and the process it ran in; with Ansible's own st
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from integration_agent import mitogen
+from tests.fixtures.probe_playbook import run_probed
 
 PROBE = '''
 import os
@@ -74,17 +69,7 @@ PLAY = '''
     ("intagent_linear", False), ("intagent_free", False), ("intagent_mitogen_linear", False),
     ("intagent_mitogen_free", False), ("linear", True)])
 def test_workers_compile_no_template_the_strategy_compiled_first(tmp_path, base, workers_compile):
-    (tmp_path / "probe_linear.py").write_text(PROBE)
-    (tmp_path / "play.yml").write_text(PLAY)
-    python = sys.executable
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n" + "".join(
-        f"    {h}: {{ansible_connection: local, ansible_python_interpreter: {python}}}\n" for h in ("h1", "h2")))
-    records = tmp_path / "compiled"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(PROBE_FILE=str(records), PROBE_BASE=base, ANSIBLE_STRATEGY="probe_linear",
-               ANSIBLE_STRATEGY_PLUGINS=f"{tmp_path}:{mitogen.STRATEGY_PLUGINS}", ANSIBLE_NOCOLOR="1")
-    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts.yml", "play.yml"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    run, records = run_probed(tmp_path, base, PROBE, {"play.yml": PLAY})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     # The templates rendered with each host's own values.
     assert '"msg": "evidence of h2: 7"' in run.stdout and "evidence of h1" not in run.stdout

@@ -5,16 +5,13 @@ failure and recap. A probe strategy records each worker forked and for which hos
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from integration_agent import mitogen
+from tests.fixtures.probe_playbook import run_probed
 
 PROBE = '''
 import os
@@ -117,19 +114,7 @@ RESULT = re.compile(r"^(ok|changed|skipping|fatal|included|failed|rescued|\[ERRO
 def run(tmp_path: Path, base: str) -> tuple[str, Counter[str]]:
     folder = tmp_path / base
     folder.mkdir()
-    (folder / "probe_linear.py").write_text(PROBE)
-    (folder / "play.yml").write_text(PLAY)
-    (folder / "included.yml").write_text(INCLUDED)
-    python = sys.executable
-    (folder / "hosts.yml").write_text("all:\n  hosts:\n" + "".join(
-        f"    {h}: {{ansible_connection: local, ansible_python_interpreter: {python}}}\n" for h in ("h1", "h2")))
-    records = folder / "forked"
-    records.touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(PROBE_FILE=str(records), PROBE_BASE=base, ANSIBLE_STRATEGY="probe_linear", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STRATEGY_PLUGINS=f"{folder}:{mitogen.STRATEGY_PLUGINS}", ANSIBLE_DEPRECATION_WARNINGS="0")
-    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-v", "-i", "hosts.yml", "play.yml"],
-                          cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    done, records = run_probed(folder, base, PROBE, {"play.yml": PLAY, "included.yml": INCLUDED}, "-v")
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]  # h2 failed for good
     # What differs from run to run: the folder, and the command's times.
     stdout = re.sub(r'"(start|end|delta)": "[^"]*"', r'"\1": ""', done.stdout.replace(str(folder), "<play>"))

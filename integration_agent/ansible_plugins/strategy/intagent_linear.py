@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ansible.executor.task_executor import TaskExecutor
+from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategy
 
 
@@ -231,17 +233,12 @@ CONTROLLER_ACTIONS = frozenset({*ASSERT_ACTIONS, *(f"{prefix}{name}" for prefix 
 _LOOKUP_CALL = re.compile(r"\b(lookup|query|q)\s*\(")
 
 
-def _inline_supported() -> bool:
-    """Whether this ansible-core has what ``InlineTasks`` uses; where it does not, every task is forked."""
-    try:
-        from ansible._internal._task import TaskContext  # noqa: F401
-        from ansible.executor.task_result import _RawTaskResult  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-INLINE_TASKS = _inline_supported()
+try:  # what InlineTasks uses beyond Ansible's public modules; where this ansible-core lacks it, all is forked
+    from ansible._internal._task import TaskContext
+    from ansible.executor.task_result import _RawTaskResult
+except ImportError:
+    TaskContext = _RawTaskResult = None
+INLINE_TASKS = TaskContext is not None
 
 
 class _NeedsWorker(BaseException):
@@ -282,11 +279,6 @@ class InlineTasks:
     def _run_inline(self, host: Any, task: Any, task_vars: dict[str, Any], play_context: Any, whole: bool) -> bool:
         """Run ``task`` for ``host`` here and queue its result as a worker would; False (nothing sent, nothing
         changed) when it needs a worker after all."""
-        from ansible._internal import _task
-        from ansible.executor.task_executor import TaskExecutor
-        from ansible.executor.task_result import _RawTaskResult
-        from ansible.plugins import loader as plugin_loader
-
         copy = task.copy(exclude_tasks=True)
         if not whole:
             resolve = copy._resolve_conditional
@@ -300,7 +292,7 @@ class InlineTasks:
         executor = TaskExecutor(host, copy, dict(task_vars), play_context, self._loader,
                                 plugin_loader.get_plugin_loader_namespace(), self._final_q, self._variable_manager)
         try:
-            with _task.TaskContext(copy):
+            with TaskContext(copy):
                 result = executor.run()
         except _NeedsWorker:
             self._inline_misses.add(task._uuid)  # type: ignore[union-attr]
